@@ -99,10 +99,15 @@ pub(crate) fn is_invisible(c: char) -> bool {
             '\u{00AD}'                  // soft hyphen
             | '\u{061C}'                // arabic letter mark
             | '\u{180E}'                // mongolian vowel separator
+            | '\u{034F}'                // combining grapheme joiner
+            | '\u{115F}' | '\u{1160}'   // hangul fillers
+            | '\u{3164}' | '\u{FFA0}'   // hangul fillers that render blank
             | '\u{200B}'..='\u{200F}'   // zero-width space/joiners, LRM, RLM
             | '\u{202A}'..='\u{202E}'   // bidi embeddings and overrides
+            | '\u{2028}' | '\u{2029}'     // line and paragraph separators
             | '\u{2060}'..='\u{2064}'   // word joiner, invisible operators
             | '\u{2066}'..='\u{2069}'   // bidi isolates
             | '\u{FEFF}'                // zero-width no-break space
-            | '\u{FFF9}'..='\u{FFFB}') // interlinear annotations
+            | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotations
+            | '\u{E0000}'..='\u{E007F}') // tag characters
 }
