@@ -1,0 +1,56 @@
+//! Building responses: JSON bodies, empty 200s, snapshot headers.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ContentType, HeaderName, HeaderValue};
+use chatty_domain::Snapshot;
+use serde::Serialize;
+
+/// Header carrying the last event a snapshot reflects (api.md §3).
+pub const EVENT_ID_HEADER: HeaderName = HeaderName::from_static("chatty-event-id");
+
+/// Compact JSON terminated by a newline, as the original's `json.Encoder` wrote it.
+pub fn to_json_body<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    // Serializing the domain's plain data types cannot fail (no maps with non-string keys,
+    // no custom errors), so an error here is a programming error worth a 500.
+    let mut body = serde_json::to_vec(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not encode a response");
+        b"null".to_vec()
+    });
+    body.push(b'\n');
+    body
+}
+
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(ContentType::json())
+        .body(to_json_body(value))
+}
+
+pub fn json_ok<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
+    json(StatusCode::OK, value)
+}
+
+/// A JSON body with the event id the data is consistent with.
+pub fn snapshot<T: Serialize>(snapshot: &Snapshot<T>) -> HttpResponse {
+    let mut response = json_ok(&snapshot.value);
+    response
+        .headers_mut()
+        .insert(EVENT_ID_HEADER, HeaderValue::from(snapshot.as_of.0));
+    response
+}
+
+/// `200` with no body and no content type.
+pub fn empty_ok() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+/// The API's error body.
+pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
+    json(status, &ErrorBody { error: message })
+}

@@ -1,0 +1,634 @@
+//! Settings, in layers (lowest priority first): built-in defaults, the TOML file (the original
+//! server's `config.toml` loads unchanged, keys matched case-insensitively as Go's TOML library
+//! did), `CHATTY_<KEY>` environment variables, the original's bare `PORT`, `DATABASE_URL`,
+//! `SECRET_KEY`, `SENDGRID_KEY`, and the flags.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chatty_domain::{ChatName, UserName};
+use config::{FileFormat, Value, ValueKind};
+
+use crate::cli::Cli;
+use crate::duration::parse_go_duration;
+
+/// A secret from the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A configuration problem, as one line naming the key and where its value came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// The server's settings. Keys in parentheses are those of `config.toml`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `-dev`, or no `DATABASE_URL`: in-memory store, mail written to the log.
+    pub dev: bool,
+    /// Address to listen on (`ServerListenAddress`, default `:$PORT`, `:8080`).
+    pub listen: String,
+    /// Period of the inactivity sweep (`CleanInactiveUsersInterval`, 60s).
+    pub clean_inactive_users_interval: Duration,
+    /// Sessions idle longer than this end (`InactivityTimeout`, 60s).
+    pub inactivity_timeout: Duration,
+    /// `Max-Age` of the session cookie (`CookieMaxAge`, seconds, 604800).
+    pub cookie_max_age: Duration,
+    /// Time allowed to receive a request's head (`RequestTimeout`, 15s).
+    pub request_timeout: Duration,
+    /// A long poll answers within this (`ResponseTimeout`, 30s; it waits 1 s less).
+    pub response_timeout: Duration,
+    /// Chats created at start-up (`Chats`, `["Main"]`).
+    pub chats: Vec<ChatName>,
+    /// Messages in chat reports (`LastMessages`, 50).
+    pub last_messages: usize,
+    /// Users who are admins once registered and verified (`Admins`).
+    pub admins: Vec<UserName>,
+    /// Origins that get CORS headers (`AllowedOrigins`; in dev mode, empty means any).
+    pub allowed_origins: Vec<String>,
+    /// Absolute base address used in mailed links (`PublicUrl`); without it,
+    /// `http://localhost:<the port bound>`.
+    pub public_url: Option<String>,
+    /// Directory of the web client (`StaticDir`, `./static`).
+    pub static_dir: PathBuf,
+    /// bcrypt cost (`BcryptCost`, 12).
+    pub bcrypt_cost: u32,
+    /// Events older than this are dropped (`EventRetention`, 10m).
+    pub event_retention: Duration,
+    /// Events kept per session (`EventRetentionCount`, 10000).
+    pub event_retention_count: usize,
+    /// Activation links work this long (`ActivationTokenTtl`, 48h).
+    pub activation_token_ttl: Duration,
+    /// Reset tokens work this long (`ResetTokenTtl`, 1h).
+    pub reset_token_ttl: Duration,
+    /// Largest request body (`MaxBodyBytes`, 65536).
+    pub max_body_bytes: usize,
+    /// Longest message (`MaxMessageChars`, 4000).
+    pub max_message_chars: usize,
+    /// `Secure` cookie attribute (`CookieSecure`, default on outside dev mode).
+    pub cookie_secure: bool,
+    /// The web client's password-reset form, linked from reset mails (`ResetFormUrl`).
+    pub reset_form_url: Option<String>,
+    pub database_url: Option<Secret>,
+    pub secret_key: Option<Secret>,
+    pub sendgrid_key: Option<Secret>,
+}
+
+/// Every key of `config.toml`, as the original server named them.
+const KEYS: &[&str] = &[
+    "ServerListenAddress",
+    "CleanInactiveUsersInterval",
+    "InactivityTimeout",
+    "CookieMaxAge",
+    "RequestTimeout",
+    "ResponseTimeout",
+    "Chats",
+    "LastMessages",
+    "Admins",
+    "AllowedOrigins",
+    "PublicUrl",
+    "StaticDir",
+    "BcryptCost",
+    "EventRetention",
+    "EventRetentionCount",
+    "ActivationTokenTtl",
+    "ResetTokenTtl",
+    "MaxBodyBytes",
+    "MaxMessageChars",
+    "CookieSecure",
+    "ResetFormUrl",
+    "DatabaseUrl",
+];
+
+/// `LastMessages` → `CHATTY_LAST_MESSAGES`.
+pub fn env_name(key: &str) -> String {
+    let mut name = String::from("CHATTY_");
+    for (i, c) in key.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+/// A value and where it came from, for error messages.
+struct Sourced {
+    value: Value,
+    source: String,
+}
+
+/// The layered raw values, by canonical key.
+struct Layers(BTreeMap<&'static str, Sourced>);
+
+impl Layers {
+    fn fail(&self, key: &str, problem: impl fmt::Display) -> ConfigError {
+        match self.0.get(key) {
+            Some(s) => ConfigError(format!("{}: {key}: {problem}", s.source)),
+            None => ConfigError(format!("{key}: {problem}")),
+        }
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(s) => match &s.value.kind {
+                ValueKind::String(text) => Ok(Some(text.clone())),
+                other => Err(self.fail(key, format!("expected a string, got {other}"))),
+            },
+        }
+    }
+
+    fn duration(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.string(key)? {
+            None => Ok(default),
+            Some(text) => parse_go_duration(&text).map_err(|e| self.fail(key, e)),
+        }
+    }
+
+    fn integer(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let value = match self.0.get(key) {
+            None => return Ok(default),
+            Some(s) => match &s.value.kind {
+                ValueKind::I64(n) => u64::try_from(*n).ok(),
+                ValueKind::U64(n) => Some(*n),
+                ValueKind::I128(n) => u64::try_from(*n).ok(),
+                ValueKind::U128(n) => u64::try_from(*n).ok(),
+                ValueKind::String(text) => text.trim().parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                self.fail(
+                    key,
+                    format!("expected a non-negative integer, got {}", s.value.kind),
+                )
+            })?,
+        };
+        if value < min || value > max {
+            return Err(self.fail(key, format!("must be between {min} and {max}, got {value}")));
+        }
+        Ok(value)
+    }
+
+    fn boolean(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(s) => match &s.value.kind {
+                ValueKind::Boolean(b) => Ok(*b),
+                ValueKind::String(text) => match text.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" => Ok(true),
+                    "false" | "0" | "no" => Ok(false),
+                    _ => Err(self.fail(key, format!("expected true or false, got {text:?}"))),
+                },
+                other => Err(self.fail(key, format!("expected true or false, got {other}"))),
+            },
+        }
+    }
+
+    fn list(&self, key: &str, default: &[&str]) -> Result<Vec<String>, ConfigError> {
+        match self.0.get(key) {
+            None => Ok(default.iter().map(|s| (*s).to_owned()).collect()),
+            Some(s) => match &s.value.kind {
+                ValueKind::Array(items) => items
+                    .iter()
+                    .map(|item| match &item.kind {
+                        ValueKind::String(text) => Ok(text.clone()),
+                        other => Err(self.fail(key, format!("expected strings, got {other}"))),
+                    })
+                    .collect(),
+                // From the environment: comma-separated.
+                ValueKind::String(text) => Ok(text
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(ToOwned::to_owned)
+                    .collect()),
+                other => Err(self.fail(key, format!("expected a list of strings, got {other}"))),
+            },
+        }
+    }
+}
+
+fn string_value(text: &str) -> Value {
+    Value::new(None, ValueKind::String(text.to_owned()))
+}
+
+impl Settings {
+    /// Loads the layers. Returns the settings and warnings to log once logging is up.
+    ///
+    /// # Errors
+    /// An unreadable or malformed file, a bad value; the message names key and source.
+    pub fn load(
+        cli: &Cli,
+        env: &HashMap<String, String>,
+    ) -> Result<(Self, Vec<String>), ConfigError> {
+        let mut warnings = Vec::new();
+        let mut layers = Layers(BTreeMap::new());
+        let file_label = cli.config.display().to_string();
+
+        if cli.config.exists() {
+            let file = config::Config::builder()
+                .add_source(config::File::from(cli.config.as_path()).format(FileFormat::Toml))
+                .build()
+                .map_err(|e| ConfigError(format!("{file_label}: {}", one_line(&e.to_string()))))?;
+            let table = file
+                .try_deserialize::<config::Map<String, Value>>()
+                .map_err(|e| ConfigError(format!("{file_label}: {e}")))?;
+            for (key, value) in table {
+                match KEYS.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+                    Some(canonical) => {
+                        layers.0.insert(
+                            canonical,
+                            Sourced {
+                                value,
+                                source: file_label.clone(),
+                            },
+                        );
+                    }
+                    None => warnings.push(format!("unknown key {key:?} in {file_label} ignored")),
+                }
+            }
+        } else {
+            warnings.push(format!("{file_label} not found: using the defaults"));
+        }
+
+        for key in KEYS {
+            let name = env_name(key);
+            if let Some(text) = env.get(&name).filter(|v| !v.is_empty()) {
+                layers.0.insert(
+                    key,
+                    Sourced {
+                        value: string_value(text),
+                        source: name,
+                    },
+                );
+            }
+        }
+        if let Some(url) = env.get("DATABASE_URL").filter(|v| !v.is_empty()) {
+            layers.0.insert(
+                "DatabaseUrl",
+                Sourced {
+                    value: string_value(url),
+                    source: "DATABASE_URL".into(),
+                },
+            );
+        }
+        let secret = |name: &str| {
+            env.get(name)
+                .filter(|v| !v.is_empty())
+                .map(|v| Secret(v.clone()))
+        };
+
+        let port = match env.get("PORT").filter(|v| !v.is_empty()) {
+            Some(port) => port
+                .parse::<u16>()
+                .map_err(|_| ConfigError(format!("PORT: expected a port number, got {port:?}")))?,
+            None => 8080,
+        };
+        let listen = match layers.string("ServerListenAddress")? {
+            Some(address) => {
+                normalise_listen(&address).map_err(|e| layers.fail("ServerListenAddress", e))?
+            }
+            None => format!("0.0.0.0:{port}"),
+        };
+
+        let database_url = layers.string("DatabaseUrl")?.map(Secret);
+        let dev = cli.dev || database_url.is_none();
+
+        let chats = layers
+            .list("Chats", &["Main"])?
+            .iter()
+            .map(|name| {
+                ChatName::parse(name).map_err(|e| {
+                    layers.fail("Chats", format!("{name:?} is not a valid chat name: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let admins = layers
+            .list("Admins", &[])?
+            .iter()
+            .map(|name| {
+                UserName::parse(name).map_err(|e| {
+                    layers.fail("Admins", format!("{name:?} is not a valid user name: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let public_url = layers.string("PublicUrl")?;
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(layers.fail(
+                "PublicUrl",
+                format!("must start with http:// or https://, got {url:?}"),
+            ));
+        }
+        let response_timeout = layers.duration("ResponseTimeout", Duration::from_secs(30))?;
+        if response_timeout < Duration::from_secs(2) {
+            return Err(layers.fail(
+                "ResponseTimeout",
+                "must be at least 2s (a long poll waits 1 s less)",
+            ));
+        }
+        let usize_of =
+            |key: &str, default: u64, min: u64, max: u64| -> Result<usize, ConfigError> {
+                let n = layers.integer(key, default, min, max)?;
+                usize::try_from(n).map_err(|_| layers.fail(key, "too large"))
+            };
+
+        let settings = Settings {
+            dev,
+            listen,
+            clean_inactive_users_interval: nonzero(
+                &layers,
+                "CleanInactiveUsersInterval",
+                Duration::from_secs(60),
+            )?,
+            inactivity_timeout: layers.duration("InactivityTimeout", Duration::from_secs(60))?,
+            cookie_max_age: Duration::from_secs(layers.integer(
+                "CookieMaxAge",
+                604_800,
+                1,
+                10 * 365 * 86_400,
+            )?),
+            request_timeout: nonzero(&layers, "RequestTimeout", Duration::from_secs(15))?,
+            response_timeout,
+            chats,
+            last_messages: usize_of("LastMessages", 50, 0, 10_000)?,
+            admins,
+            allowed_origins: layers.list("AllowedOrigins", &[])?,
+            public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
+            static_dir: PathBuf::from(
+                layers
+                    .string("StaticDir")?
+                    .unwrap_or_else(|| "./static".into()),
+            ),
+            bcrypt_cost: u32::try_from(layers.integer("BcryptCost", 12, 4, 31)?).unwrap_or(12),
+            event_retention: nonzero(&layers, "EventRetention", Duration::from_secs(600))?,
+            event_retention_count: usize_of("EventRetentionCount", 10_000, 1, 10_000_000)?,
+            activation_token_ttl: nonzero(
+                &layers,
+                "ActivationTokenTtl",
+                Duration::from_secs(48 * 3600),
+            )?,
+            reset_token_ttl: nonzero(&layers, "ResetTokenTtl", Duration::from_secs(3600))?,
+            max_body_bytes: usize_of("MaxBodyBytes", 65_536, 1024, 64 * 1024 * 1024)?,
+            max_message_chars: usize_of("MaxMessageChars", 4000, 1, 1_000_000)?,
+            cookie_secure: layers.boolean("CookieSecure", !dev)?,
+            reset_form_url: layers.string("ResetFormUrl")?.filter(|u| !u.is_empty()),
+            database_url,
+            secret_key: secret("SECRET_KEY"),
+            sendgrid_key: secret("SENDGRID_KEY"),
+        };
+        Ok((settings, warnings))
+    }
+
+    /// Checks what only matters when serving.
+    ///
+    /// # Errors
+    /// A missing `SECRET_KEY` outside dev mode.
+    pub fn validate_for_start(&self) -> Result<(), ConfigError> {
+        if !self.dev && self.secret_key.is_none() {
+            return Err(ConfigError(
+                "SECRET_KEY must be set outside dev mode (run with -dev to use a random key)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A parser's multi-line report (source excerpt, caret) as one line.
+fn one_line(report: &str) -> String {
+    report
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with('|')
+                && !l.chars().all(|c| c.is_ascii_digit() || " |^".contains(c))
+        })
+        .filter(|l| !l.contains(" | "))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn nonzero(layers: &Layers, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    let d = layers.duration(key, default)?;
+    if d.is_zero() {
+        return Err(layers.fail(key, "must be longer than 0s"));
+    }
+    Ok(d)
+}
+
+/// Go's `":8080"` means every interface.
+fn normalise_listen(address: &str) -> Result<String, String> {
+    let address = if address.starts_with(':') {
+        format!("0.0.0.0{address}")
+    } else {
+        address.to_owned()
+    };
+    let valid = address.parse::<SocketAddr>().is_ok()
+        || address
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if valid {
+        Ok(address)
+    } else {
+        Err(format!("expected host:port or :port, got {address:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Command;
+
+    fn cli(dev: bool, config: PathBuf) -> Cli {
+        Cli {
+            dev,
+            config,
+            log_level: None,
+            command: Command::Serve,
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    struct TempFile(PathBuf);
+    impl TempFile {
+        fn new(name: &str, contents: &str) -> Self {
+            let path = std::env::temp_dir()
+                .join(format!("chatty-config-{}-{name}.toml", std::process::id()));
+            std::fs::write(&path, contents).unwrap();
+            Self(path)
+        }
+    }
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    const ORIGINAL: &str = "ServerListenAddress = \":8080\"\nCleanInactiveUsersInterval = \"60s\"\nInactivityTimeout = \"60s\"\nCookieMaxAge = 604800\nRequestTimeout = \"15s\"\nResponseTimeout = \"30s\"\nChats = [\"Main\", \"Random\"]\nLastMessages = 50\n";
+
+    #[test]
+    fn the_original_config_loads_unchanged() {
+        let file = TempFile::new("original", ORIGINAL);
+        let (s, warnings) = Settings::load(&cli(false, file.0.clone()), &env(&[])).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(s.listen, "0.0.0.0:8080");
+        assert_eq!(s.clean_inactive_users_interval, Duration::from_secs(60));
+        assert_eq!(s.cookie_max_age, Duration::from_secs(604_800));
+        assert_eq!(s.request_timeout, Duration::from_secs(15));
+        assert_eq!(s.response_timeout, Duration::from_secs(30));
+        let chats: Vec<_> = s.chats.iter().map(ChatName::as_str).collect();
+        assert_eq!(chats, ["Main", "Random"]);
+        assert_eq!(s.last_messages, 50);
+        assert!(s.dev, "no DATABASE_URL means dev mode");
+    }
+
+    #[test]
+    fn defaults_apply_without_a_file() {
+        let (s, warnings) =
+            Settings::load(&cli(false, "/nonexistent/c.toml".into()), &env(&[])).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(s.listen, "0.0.0.0:8080");
+        assert_eq!(s.public_url, None);
+        assert_eq!(s.chats, vec![ChatName::parse("Main").unwrap()]);
+        assert_eq!(
+            (s.bcrypt_cost, s.max_body_bytes, s.max_message_chars),
+            (12, 65_536, 4000)
+        );
+        assert_eq!(s.event_retention, Duration::from_secs(600));
+        assert!(!s.cookie_secure, "dev mode");
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_and_unknown_keys_warn() {
+        let file = TempFile::new(
+            "case",
+            "lastMessages = 7\ninactivitytimeout = \"1m30s\"\nFoo = 1\n",
+        );
+        let (s, warnings) = Settings::load(&cli(false, file.0.clone()), &env(&[])).unwrap();
+        assert_eq!(s.last_messages, 7);
+        assert_eq!(s.inactivity_timeout, Duration::from_secs(90));
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("\"foo\"") || warnings[0].contains("\"Foo\""),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_port_only_the_default() {
+        let file = TempFile::new("env", "LastMessages = 7\nChats = [\"A\"]\n");
+        let vars = env(&[
+            ("CHATTY_LAST_MESSAGES", "9"),
+            ("CHATTY_ADMINS", "root, ops"),
+            ("PORT", "9000"),
+        ]);
+        let (s, _) = Settings::load(&cli(false, file.0.clone()), &vars).unwrap();
+        assert_eq!(s.last_messages, 9);
+        assert_eq!(s.admins.len(), 2);
+        assert_eq!(s.listen, "0.0.0.0:9000");
+        let vars = env(&[
+            ("PORT", "9000"),
+            ("CHATTY_SERVER_LISTEN_ADDRESS", "127.0.0.1:7000"),
+        ]);
+        let (s, _) = Settings::load(&cli(false, file.0.clone()), &vars).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:7000");
+        assert_eq!(
+            env_name("ServerListenAddress"),
+            "CHATTY_SERVER_LISTEN_ADDRESS"
+        );
+    }
+
+    #[test]
+    fn database_url_decides_dev_mode_unless_the_flag_says_dev() {
+        let vars = env(&[
+            ("DATABASE_URL", "postgres://u:pw@db/chatty"),
+            ("SECRET_KEY", "s3cret-key"),
+        ]);
+        let (s, _) = Settings::load(&cli(false, "/nonexistent".into()), &vars).unwrap();
+        assert!(!s.dev && s.cookie_secure);
+        assert_eq!(
+            s.database_url.as_ref().unwrap().expose(),
+            "postgres://u:pw@db/chatty"
+        );
+        let printed = format!("{s:?}");
+        assert!(
+            !printed.contains("pw@db") && !printed.contains("s3cret"),
+            "{printed}"
+        );
+        let (s, _) = Settings::load(&cli(true, "/nonexistent".into()), &vars).unwrap();
+        assert!(s.dev && s.database_url.is_some());
+    }
+
+    #[test]
+    fn bad_values_name_their_key_and_source() {
+        let cases = [
+            ("InactivityTimeout = \"abc\"\n", "InactivityTimeout"),
+            ("LastMessages = \"many\"\n", "LastMessages"),
+            ("Chats = [\"\"]\n", "Chats"),
+            ("BcryptCost = 3\n", "BcryptCost"),
+            ("ResponseTimeout = \"1s\"\n", "ResponseTimeout"),
+            ("ServerListenAddress = \"nowhere\"\n", "ServerListenAddress"),
+            ("PublicUrl = \"chat.example\"\n", "PublicUrl"),
+            ("Chats = \n", ".toml"),
+        ];
+        for (contents, needle) in cases {
+            let file = TempFile::new("bad", contents);
+            let err = Settings::load(&cli(false, file.0.clone()), &env(&[])).unwrap_err();
+            assert!(err.to_string().contains(needle), "{contents:?}: {err}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+        let err = Settings::load(
+            &cli(false, "/nonexistent".into()),
+            &env(&[("CHATTY_LAST_MESSAGES", "x")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CHATTY_LAST_MESSAGES: LastMessages"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secret_key_is_required_outside_dev_mode_only() {
+        let vars = env(&[("DATABASE_URL", "postgres://db/chatty")]);
+        let (s, _) = Settings::load(&cli(false, "/nonexistent".into()), &vars).unwrap();
+        assert!(
+            s.validate_for_start()
+                .unwrap_err()
+                .to_string()
+                .contains("SECRET_KEY")
+        );
+        let (s, _) = Settings::load(&cli(true, "/nonexistent".into()), &vars).unwrap();
+        s.validate_for_start().unwrap();
+    }
+}

@@ -1,0 +1,111 @@
+//! `chatty-server`: parses flags, loads the configuration, starts logging, then serves until
+//! SIGINT or SIGTERM, or runs an admin sub-command.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::ExitCode;
+
+use chatty_server::cli::{self, Command};
+use chatty_server::config::Settings;
+use chatty_server::{Application, telemetry};
+use tracing::{info, warn};
+
+fn main() -> ExitCode {
+    let cli = match cli::parse_args(std::env::args().skip(1)) {
+        Ok(cli) => cli,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match &cli.command {
+        Command::Help => return say(cli::USAGE),
+        Command::Version => return say(concat!("chatty-server ", env!("CARGO_PKG_VERSION"))),
+        Command::Serve | Command::Admin { .. } => {}
+    }
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let (settings, warnings) = match Settings::load(&cli, &env) {
+        Ok(loaded) => loaded,
+        Err(e) => return fail(&e.to_string()),
+    };
+    telemetry::init(settings.dev, cli.log_level);
+    for warning in warnings {
+        warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match cli.command {
+        Command::Admin { grant, user } => runtime.block_on(admin(settings, grant, &user)),
+        _ => runtime.block_on(serve(settings)),
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    if let Err(e) = settings.validate_for_start() {
+        return fail(&e.to_string());
+    }
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let stopper = app.stopper();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutting down");
+        stopper.stop().await;
+    });
+    match app.run_until_stopped().await {
+        Ok(()) => {
+            info!("server shut down");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("the server failed: {e}")),
+    }
+}
+
+async fn admin(settings: Settings, grant: bool, user: &str) -> ExitCode {
+    if settings.database_url.is_none() {
+        return fail(
+            "admin grant/revoke changes the persistent store: set DATABASE_URL \
+             (the in-memory store lives only inside a running server)",
+        );
+    }
+    let _ = (grant, user);
+    fail("the Postgres store is not available in this build")
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn say(text: &str) -> ExitCode {
+    let _ = writeln!(std::io::stdout(), "{text}");
+    ExitCode::SUCCESS
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "chatty-server: {message}");
+    ExitCode::FAILURE
+}

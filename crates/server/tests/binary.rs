@@ -1,0 +1,338 @@
+//! The `chatty-server` binary as an operator runs it: dev-mode log lines, graceful shutdown on
+//! SIGTERM, and a clear one-line error with a non-zero exit for each start-up failure.
+
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chatty-server");
+
+/// A server process whose log lines are collected as they come.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("SECRET_KEY")
+            .env_remove("RUST_LOG")
+            .env("CHATTY_SERVER_LISTEN_ADDRESS", "127.0.0.1:0")
+            .env("CHATTY_BCRYPT_COST", "4")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first log line containing `needle`, waiting up to 20 s for it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no log line with {needle:?}; seen: {:#?}", self.seen);
+    }
+
+    fn port(&mut self) -> u16 {
+        let line = self.wait_for("listening on");
+        let port = line
+            .split("port=")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok());
+        port.unwrap_or_else(|| panic!("no port in {line:?}"))
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion and returns its exit code and everything it printed.
+fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("SECRET_KEY")
+        .env("CHATTY_BCRYPT_COST", "4")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("chatty-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+async fn send(
+    client: &awc::Client,
+    method: &str,
+    url: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> (u16, String, Option<String>) {
+    let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = client.request(method, url);
+    if let Some(cookie) = cookie {
+        request = request.insert_header(("Cookie", cookie.to_owned()));
+    }
+    let mut response = request.send_body(body.to_owned()).await.unwrap();
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    let bytes = response.body().await.unwrap();
+    (
+        response.status().as_u16(),
+        String::from_utf8_lossy(&bytes).into_owned(),
+        set_cookie,
+    )
+}
+
+#[actix_web::test]
+async fn dev_server_serves_a_chat_logs_mail_links_and_stops_on_sigterm() {
+    let mut server = Server::start(&["-dev", "-config", "/nonexistent/chatty.toml"], &[]);
+    let port = server.port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::default();
+
+    let (status, body, alice) = send(
+        &client,
+        "POST",
+        &format!("{base}/api/login"),
+        None,
+        r#"{"user":"alice"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let alice = alice.expect("a cookie");
+    let (_, _, bob) = send(
+        &client,
+        "POST",
+        &format!("{base}/api/login"),
+        None,
+        r#"{"user":"bob"}"#,
+    )
+    .await;
+    let bob = bob.expect("a cookie");
+    for cookie in [&alice, &bob] {
+        let (status, body, _) = send(
+            &client,
+            "POST",
+            &format!("{base}/api/loggedonly/joinChat"),
+            Some(cookie),
+            r#"{"chat":"Main"}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _, _) = send(
+        &client,
+        "POST",
+        &format!("{base}/api/loggedonly/postMessage"),
+        Some(&alice),
+        r#"{"chat":"Main","text":"hi bob"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut received = Vec::new();
+    for _ in 0..10 {
+        let (status, body, _) = send(
+            &client,
+            "GET",
+            &format!("{base}/api/loggedonly/poll"),
+            Some(&bob),
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+        if body.contains("MessageEvent") {
+            received.push(body);
+            break;
+        }
+    }
+    assert!(received[0].contains(r#""text":"hi bob""#), "{received:?}");
+
+    let (status, _, _) = send(
+        &client,
+        "POST",
+        &format!("{base}/api/register"),
+        None,
+        r#"{"user":"carol","email":"carol@example.org","password":"secret1"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let line = server.wait_for("activation link: ");
+    let link = line
+        .split("activation link: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let prefix = format!("http://localhost:{port}/api/verifyEmail/carol/");
+    assert!(link.starts_with(&prefix), "{link}");
+    let local = link.replace("http://localhost", "http://127.0.0.1");
+    let (status, body, _) = send(&client, "GET", &local, None, "").await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, _, _) = send(
+        &client,
+        "POST",
+        &format!("{base}/api/requestResetPassword"),
+        None,
+        r#"{"user":"carol"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    server.wait_for("reset password token: ");
+
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    server.wait_for("server shut down");
+}
+
+#[test]
+fn the_original_config_toml_loads_unchanged() {
+    let config = temp_file(
+        "original.toml",
+        "ServerListenAddress = \"127.0.0.1:0\"\nCleanInactiveUsersInterval = \"60s\"\nInactivityTimeout = \"1m30s\"\nCookieMaxAge = 604800\nRequestTimeout = \"15s\"\nResponseTimeout = \"30s\"\nChats = [\"Main\", \"Random\"]\nLastMessages = 50\n",
+    );
+    let mut server = Server::start(
+        &["-dev", "-config", config.to_str().unwrap()],
+        &[("CHATTY_SERVER_LISTEN_ADDRESS", "")],
+    );
+    server.wait_for("created default chat Random");
+    server.port();
+    assert!(server.terminate().success());
+    std::fs::remove_file(config).unwrap();
+}
+
+#[test]
+fn a_bad_config_value_stops_start_up_with_one_line() {
+    let config = temp_file("bad.toml", "InactivityTimeout = \"soon\"\n");
+    let (code, output) = run_to_end(&["-dev", "-config", config.to_str().unwrap()], &[]);
+    assert_ne!(code, 0);
+    assert_eq!(output.trim().lines().count(), 1, "{output}");
+    assert!(output.contains("InactivityTimeout"), "{output}");
+    std::fs::remove_file(config).unwrap();
+}
+
+#[test]
+fn a_taken_port_stops_start_up_with_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (code, output) = run_to_end(&["-dev"], &[("CHATTY_SERVER_LISTEN_ADDRESS", &address)]);
+    assert_ne!(code, 0);
+    let errors: Vec<_> = output
+        .lines()
+        .filter(|l| l.starts_with("chatty-server:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{output}");
+    assert!(errors[0].contains(&address), "{output}");
+}
+
+#[test]
+fn production_without_secret_key_refuses_to_start() {
+    let (code, output) = run_to_end(
+        &[],
+        &[
+            ("DATABASE_URL", "postgres://127.0.0.1:9/none"),
+            ("CHATTY_SERVER_LISTEN_ADDRESS", "127.0.0.1:0"),
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(output.contains("SECRET_KEY"), "{output}");
+    assert!(
+        !output.contains("postgres://"),
+        "no connection string in the output: {output}"
+    );
+}
+
+#[test]
+fn unknown_flags_are_refused_and_help_lists_the_flags() {
+    let (code, output) = run_to_end(&["-bogus"], &[]);
+    assert_ne!(code, 0);
+    assert!(output.contains("-bogus"), "{output}");
+    let (code, output) = run_to_end(&["--help"], &[]);
+    assert_eq!(code, 0);
+    for flag in ["-dev", "-config", "-loglevel", "admin grant"] {
+        assert!(output.contains(flag), "{flag} missing from: {output}");
+    }
+}
