@@ -104,7 +104,7 @@ CREATE TABLE mail_outbox (
     failed      BOOLEAN NOT NULL DEFAULT FALSE,
     last_error  TEXT,
     created_at  TIMESTAMPTZ NOT NULL,
-    CHECK ((kind = 'activation') = (link IS NOT NULL AND token IS NULL) OR kind = 'password_reset'),
+    CHECK (kind <> 'activation' OR link IS NOT NULL),
     CHECK (kind <> 'password_reset' OR token IS NOT NULL)
 );
 CREATE INDEX mail_outbox_due ON mail_outbox (due_at) WHERE NOT failed;

@@ -1,0 +1,298 @@
+//! The event log: appending under the log's row lock, reading per session, retention.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chatty_domain::ports::{EventLog, Missing, SessionKey, StoreError, Wakeup};
+use chatty_domain::{Audience, Delivery, Event, EventId, StoredEvent, Timestamp, Token};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Jsonb, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::schema::{event_log, events, memberships, sessions};
+use crate::{Appended, PgStore, TxError, db_id, event_id, from_db_time, store_error, to_db_time};
+
+/// The event log, locked for the rest of a write transaction.
+pub(crate) struct Log {
+    start: i64,
+    last: i64,
+    retention: i64,
+}
+
+impl Log {
+    /// Locks the log's row: from here until commit this transaction is the only writer.
+    pub(crate) async fn lock(c: &mut AsyncPgConnection, retention: usize) -> Result<Self, TxError> {
+        let last: i64 = event_log::table
+            .select(event_log::last_id)
+            .for_update()
+            .first(c)
+            .await?;
+        Ok(Self {
+            start: last,
+            last,
+            retention: i64::try_from(retention).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// The id the next appended event gets.
+    pub(crate) fn next_id(&self) -> EventId {
+        event_id(self.last + 1)
+    }
+
+    /// Appends `event`, fixing its audience against what this transaction sees now.
+    pub(crate) async fn append(
+        &mut self,
+        c: &mut AsyncPgConnection,
+        event: Event,
+    ) -> Result<(), TxError> {
+        let (audience, audience_user, recipients): (i16, Option<String>, Option<Vec<String>>) =
+            match event.audience() {
+                Audience::Everyone => (0, None, None),
+                Audience::EveryoneBut(user) => (1, Some(user.folded().to_owned()), None),
+                Audience::ChatMembers(chat) => {
+                    let members: Vec<String> = memberships::table
+                        .filter(memberships::chat.eq(chat.as_str()))
+                        .select(memberships::user_key)
+                        .load(c)
+                        .await?;
+                    (2, None, Some(members))
+                }
+            };
+        let payload = serde_json::to_value(&event)
+            .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
+        self.last += 1;
+        diesel::insert_into(events::table)
+            .values((
+                events::id.eq(self.last),
+                events::kind.eq(event.type_name()),
+                events::payload.eq(payload),
+                events::audience.eq(audience),
+                events::audience_user.eq(audience_user),
+                events::recipients.eq(recipients),
+                events::time.eq(to_db_time(event.time())),
+            ))
+            .execute(c)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn append_all(
+        &mut self,
+        c: &mut AsyncPgConnection,
+        events: impl IntoIterator<Item = Event>,
+    ) -> Result<(), TxError> {
+        for event in events {
+            self.append(c, event).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the new last id, applies count retention and announces the new events to
+    /// other instances (a wake-up hint only: readers always read the table).
+    pub(crate) async fn finish(self, c: &mut AsyncPgConnection) -> Result<Appended, TxError> {
+        if self.last == self.start {
+            return Ok(Appended { last: None });
+        }
+        diesel::update(event_log::table)
+            .set(event_log::last_id.eq(self.last))
+            .execute(c)
+            .await?;
+        let cut = self.last - self.retention;
+        if cut > 0 {
+            prune_where(c, events::id.le(cut)).await?;
+        }
+        diesel::sql_query("SELECT pg_notify('chatty_events', $1)")
+            .bind::<Text, _>(self.last.to_string())
+            .execute(c)
+            .await?;
+        Ok(Appended {
+            last: u64::try_from(self.last).ok(),
+        })
+    }
+}
+
+/// Deletes the events matching `filter` and records the newest one deleted.
+async fn prune_where<F>(c: &mut AsyncPgConnection, filter: F) -> Result<u64, TxError>
+where
+    F: diesel::query_builder::QueryFragment<diesel::pg::Pg>
+        + diesel::expression::NonAggregate
+        + diesel::AppearsOnTable<events::table>
+        + diesel::Expression<SqlType = diesel::sql_types::Bool>
+        + diesel::query_builder::QueryId
+        + Send
+        + 'static,
+{
+    let deleted: Vec<(i64, DateTime<Utc>)> = diesel::delete(events::table.filter(filter))
+        .returning((events::id, events::time))
+        .get_results(c)
+        .await?;
+    if let Some((id, time)) = deleted.iter().max_by_key(|(id, _)| *id) {
+        diesel::update(event_log::table.filter(event_log::pruned_through.lt(*id)))
+            .set((
+                event_log::pruned_through.eq(*id),
+                event_log::pruned_time.eq(*time),
+            ))
+            .execute(c)
+            .await?;
+    }
+    Ok(deleted.len() as u64)
+}
+
+pub(crate) async fn last_id(c: &mut AsyncPgConnection) -> Result<EventId, StoreError> {
+    let last: i64 = event_log::table
+        .select(event_log::last_id)
+        .first(c)
+        .await
+        .map_err(store_error)?;
+    Ok(event_id(last))
+}
+
+#[derive(QueryableByName)]
+struct EventRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Jsonb)]
+    payload: serde_json::Value,
+}
+
+/// The reader's position: its session's first event and, for the legacy poll, its cursor.
+struct Reader {
+    user_key: String,
+    first_event: i64,
+    cursor: i64,
+}
+
+async fn reader(
+    c: &mut AsyncPgConnection,
+    key: &SessionKey,
+    lock: bool,
+) -> Result<Reader, TxError> {
+    let query = sessions::table
+        .filter(sessions::user_key.eq(key.user.folded()))
+        .select((sessions::token, sessions::first_event, sessions::cursor));
+    let row: Option<(String, i64, i64)> = if lock {
+        query.for_update().first(c).await.optional()?
+    } else {
+        query.first(c).await.optional()?
+    };
+    match row {
+        Some((token, first_event, cursor)) if Token::new(token.clone()).matches(&key.token) => {
+            Ok(Reader {
+                user_key: key.user.folded().to_owned(),
+                first_event,
+                cursor,
+            })
+        }
+        _ => Err(StoreError::NotFound(Missing::Session).into()),
+    }
+}
+
+/// The deliveries for `reader` after `after`: a resync first when retention dropped events
+/// the reader had not read yet.
+async fn deliveries(
+    c: &mut AsyncPgConnection,
+    reader: &Reader,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Delivery>, TxError> {
+    let (pruned_through, pruned_time): (i64, DateTime<Utc>) = event_log::table
+        .select((event_log::pruned_through, event_log::pruned_time))
+        .first(c)
+        .await?;
+    let mut out = Vec::new();
+    let mut after = after;
+    if after < pruned_through && reader.first_event <= pruned_through {
+        out.push(Delivery::Resync {
+            id: event_id(pruned_through),
+            time: from_db_time(pruned_time),
+        });
+        after = pruned_through;
+    }
+    let want = limit.saturating_sub(out.len());
+    if want == 0 {
+        return Ok(out);
+    }
+    let rows: Vec<EventRow> = diesel::sql_query(
+        "SELECT id, kind, payload FROM events \
+         WHERE id > $1 AND id >= $2 \
+           AND (audience = 0 \
+                OR (audience = 1 AND audience_user <> $3) \
+                OR (audience = 2 AND $3 = ANY (recipients))) \
+         ORDER BY id LIMIT $4",
+    )
+    .bind::<BigInt, _>(after)
+    .bind::<BigInt, _>(reader.first_event)
+    .bind::<Text, _>(&reader.user_key)
+    .bind::<BigInt, _>(i64::try_from(want).unwrap_or(i64::MAX))
+    .load(c)
+    .await?;
+    for row in rows {
+        let event = Event::from_payload(&row.kind, row.payload)
+            .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
+        out.push(Delivery::Event(Arc::new(StoredEvent {
+            id: event_id(row.id),
+            event,
+        })));
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl EventLog for PgStore {
+    async fn last_id(&self) -> Result<EventId, StoreError> {
+        let last = last_id(&mut *self.conn().await?).await?;
+        self.announce(last.0);
+        Ok(last)
+    }
+
+    async fn subscribe(&self, reader_key: &SessionKey) -> Result<Wakeup, StoreError> {
+        // Subscribed before the check, so nothing appended after it is missed.
+        let mut rx = self.newest.subscribe();
+        reader(&mut *self.conn().await?, reader_key, false).await?;
+        Ok(Box::pin(async move {
+            let _ = rx.changed().await;
+        }))
+    }
+
+    async fn read_after(
+        &self,
+        key: &SessionKey,
+        after: EventId,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut conn = self.conn().await?;
+        let r = reader(&mut conn, key, false).await?;
+        Ok(deliveries(&mut conn, &r, db_id(after), limit).await?)
+    }
+
+    async fn take(&self, key: &SessionKey, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let mut conn = self.conn().await?;
+        let key = key.clone();
+        Ok(conn
+            .transaction::<_, TxError, _>(async move |c| {
+                let r = reader(c, &key, true).await?;
+                let batch = deliveries(c, &r, r.cursor, limit).await?;
+                if let Some(last) = batch.last() {
+                    diesel::update(sessions::table.filter(sessions::user_key.eq(&r.user_key)))
+                        .set(sessions::cursor.eq(db_id(last.id())))
+                        .execute(c)
+                        .await?;
+                }
+                Ok(batch)
+            })
+            .await?)
+    }
+
+    async fn prune(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(conn
+            .transaction::<_, TxError, _>(async move |c| {
+                Log::lock(c, usize::MAX).await?;
+                prune_where(c, events::time.lt(to_db_time(cutoff))).await
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,217 @@
+//! Postgres implementation of chatty's storage ports, over diesel and diesel-async, so that
+//! several server instances share one database.
+//!
+//! Every transaction that changes state and appends events first locks the single row of
+//! `event_log`. That serialises writers the way the in-memory store's mutex does: event ids
+//! are handed out in commit order, so a reader can never skip an id that becomes visible later,
+//! and each event's audience is computed against the state its own transaction sees.
+
+mod accounts;
+mod chats;
+mod events;
+mod messages;
+mod migrate;
+mod outbox;
+mod schema;
+mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::time::Duration;
+
+use chatty_domain::ports::{BoxError, Conflict, StoreError};
+use chatty_domain::{EventId, Timestamp};
+use chrono::{DateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use tokio::sync::watch;
+
+pub use migrate::migrate;
+
+/// Settings of the store.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// Connections in the pool.
+    pub pool_size: usize,
+    /// How long a request waits for a connection before it gets 503.
+    pub pool_timeout: Duration,
+    /// Events kept (`EventRetentionCount`); older ones are pruned as new ones arrive.
+    pub event_retention_count: usize,
+}
+
+impl Default for PgSettings {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            pool_timeout: Duration::from_secs(5),
+            event_retention_count: 10_000,
+        }
+    }
+}
+
+/// The Postgres store: implements every storage port.
+pub struct PgStore {
+    pool: Pool<AsyncPgConnection>,
+    settings: PgSettings,
+    /// The newest event id this process knows of; waiting polls watch it.
+    newest: watch::Sender<u64>,
+}
+
+impl PgStore {
+    /// A store on `url`. Connections are made lazily; nothing is contacted here.
+    ///
+    /// # Errors
+    /// When the pool cannot be built (a malformed setting).
+    pub fn new(url: &str, settings: PgSettings) -> Result<Self, BoxError> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .wait_timeout(Some(settings.pool_timeout))
+            .create_timeout(Some(settings.pool_timeout))
+            .recycle_timeout(Some(settings.pool_timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()?;
+        Ok(Self {
+            pool,
+            settings,
+            newest: watch::Sender::new(0),
+        })
+    }
+
+    async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))
+    }
+
+    /// Records that events up to `last` exist, waking local waiters.
+    fn announce(&self, last: u64) {
+        self.newest.send_if_modified(|known| {
+            let newer = last > *known;
+            if newer {
+                *known = last;
+            }
+            newer
+        });
+    }
+
+    /// Checks the newest event id in the database and wakes local waiters if it moved: how
+    /// events appended by other instances reach the polls waiting here.
+    ///
+    /// # Errors
+    /// When the database cannot be reached.
+    pub async fn refresh(&self) -> Result<EventId, StoreError> {
+        let last = events::last_id(&mut *self.conn().await?).await?;
+        self.announce(last.0);
+        Ok(last)
+    }
+
+    /// Whether the database answers (readiness).
+    ///
+    /// # Errors
+    /// When it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.refresh().await.map(|_| ())
+    }
+}
+
+/// An error inside a transaction: the database's, or a refusal the port reports.
+#[derive(Debug)]
+pub(crate) enum TxError {
+    Db(DieselError),
+    Store(StoreError),
+}
+
+impl From<DieselError> for TxError {
+    fn from(e: DieselError) -> Self {
+        TxError::Db(e)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+impl From<TxError> for StoreError {
+    fn from(e: TxError) -> Self {
+        match e {
+            TxError::Store(e) => e,
+            TxError::Db(e) => store_error(e),
+        }
+    }
+}
+
+/// Translates a database error at the seam: unique violations become the domain's conflicts
+/// (by constraint), everything else is "unavailable" with the database's error as the source.
+pub(crate) fn store_error(e: DieselError) -> StoreError {
+    if let DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &e {
+        let conflict = match info.constraint_name() {
+            Some("accounts_pkey") => Some(Conflict::UserName),
+            Some("accounts_email_key_key") => Some(Conflict::Email),
+            Some("chats_pkey") => Some(Conflict::ChatName),
+            Some("memberships_pkey") => Some(Conflict::Membership),
+            Some("sessions_pkey") => Some(Conflict::Session),
+            _ => None,
+        };
+        if let Some(conflict) = conflict {
+            return StoreError::Conflict(conflict);
+        }
+    }
+    StoreError::Unavailable(Box::new(e))
+}
+
+pub(crate) fn to_db_time(t: Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.millis()).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+pub(crate) fn from_db_time(t: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_millis(t.timestamp_millis())
+}
+
+pub(crate) fn event_id(raw: i64) -> EventId {
+    EventId(u64::try_from(raw).unwrap_or(0))
+}
+
+pub(crate) fn db_id(id: EventId) -> i64 {
+    i64::try_from(id.0).unwrap_or(i64::MAX)
+}
+
+/// The body of a write transaction.
+pub(crate) type TxFuture<'c, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, TxError>> + Send + 'c>>;
+
+/// What a write transaction hands back besides its result: the events it appended.
+pub(crate) struct Appended {
+    pub(crate) last: Option<u64>,
+}
+
+impl PgStore {
+    /// Runs a write transaction that locks the event log first, then announces what it
+    /// appended once it committed.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send,
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection, &'c mut events::Log) -> TxFuture<'c, T> + Send,
+    {
+        use diesel_async::AsyncConnection;
+        let mut conn = self.conn().await?;
+        let retention = self.settings.event_retention_count;
+        let (value, appended) = conn
+            .transaction::<_, TxError, _>(async move |c| {
+                let mut log = events::Log::lock(c, retention).await?;
+                let value = f(c, &mut log).await?;
+                let appended = log.finish(c).await?;
+                Ok((value, appended))
+            })
+            .await?;
+        if let Some(last) = appended.last {
+            self.announce(last);
+        }
+        Ok(value)
+    }
+}

@@ -1,0 +1,245 @@
+//! Sessions.
+
+use async_trait::async_trait;
+use chatty_domain::ports::{Conflict, SessionKey, SessionRepository, StoreError};
+use chatty_domain::{
+    ChatName, Event, LoginMode, NewSession, Session, Timestamp, Token, UserFlags, UserName,
+};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::events::Log;
+use crate::schema::{memberships, sessions};
+use crate::{PgStore, TxError, db_id, event_id, from_db_time, to_db_time};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+struct SessionRow {
+    user_name: String,
+    token: String,
+    verified: bool,
+    admin: bool,
+    bot: bool,
+    registered: bool,
+    last_active: DateTime<Utc>,
+    first_event: i64,
+}
+
+impl SessionRow {
+    fn into_session(self) -> Result<Session, StoreError> {
+        let user =
+            UserName::parse(&self.user_name).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(Session {
+            user,
+            token: Token::new(self.token),
+            flags: UserFlags {
+                verified: self.verified,
+                admin: self.admin,
+                bot: self.bot,
+            },
+            registered: self.registered,
+            last_active: from_db_time(self.last_active),
+            first_event: event_id(self.first_event),
+        })
+    }
+}
+
+/// Ends the session of `user_key` inside a write: its memberships go with it, and the logout
+/// events are appended for the chats it was in.
+pub(crate) async fn end_session(
+    c: &mut AsyncPgConnection,
+    log: &mut Log,
+    user_key: &str,
+    now: Timestamp,
+) -> Result<bool, TxError> {
+    let Some(user_name) = sessions::table
+        .filter(sessions::user_key.eq(user_key))
+        .select(sessions::user_name)
+        .first::<String>(c)
+        .await
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    let chats: Vec<String> = memberships::table
+        .filter(memberships::user_key.eq(user_key))
+        .select(memberships::chat)
+        .order(diesel::dsl::sql::<diesel::sql_types::Text>(
+            "chat COLLATE \"C\"",
+        ))
+        .load(c)
+        .await?;
+    diesel::delete(sessions::table.filter(sessions::user_key.eq(user_key)))
+        .execute(c)
+        .await?;
+    let user = UserName::parse(&user_name).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+    let chats: Vec<ChatName> = chats
+        .iter()
+        .filter_map(|c| ChatName::parse(c).ok())
+        .collect();
+    log.append_all(c, Event::logged_out(&user, &chats, now))
+        .await?;
+    Ok(true)
+}
+
+async fn find(c: &mut AsyncPgConnection, key: &SessionKey) -> Result<Option<SessionRow>, TxError> {
+    let row = sessions::table
+        .filter(sessions::user_key.eq(key.user.folded()))
+        .select(SessionRow::as_select())
+        .first(c)
+        .await
+        .optional()?;
+    Ok(row.filter(|r| Token::new(r.token.clone()).matches(&key.token)))
+}
+
+#[async_trait]
+impl SessionRepository for PgStore {
+    async fn start(
+        &self,
+        new: &NewSession,
+        mode: LoginMode,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let new = new.clone();
+        self.write(move |c, log| {
+            Box::pin(async move {
+                let key = new.user.folded().to_owned();
+                let existing: Option<String> = sessions::table
+                    .filter(sessions::user_key.eq(&key))
+                    .select(sessions::user_name)
+                    .for_update()
+                    .first(c)
+                    .await
+                    .optional()?;
+                if let Some(existing) = &existing {
+                    if mode == LoginMode::Guest {
+                        return Err(StoreError::Conflict(Conflict::Session).into());
+                    }
+                    // Replaced, not logged out: the memberships stay (api.md §2 item 12).
+                    let old = UserName::parse(existing)
+                        .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+                    log.append(c, Event::logout(&old, now)).await?;
+                }
+                let first = log.next_id();
+                let row = (
+                    sessions::user_key.eq(&key),
+                    sessions::user_name.eq(new.user.as_str()),
+                    sessions::token.eq(new.token.expose()),
+                    sessions::verified.eq(new.flags.verified),
+                    sessions::admin.eq(new.flags.admin),
+                    sessions::bot.eq(new.flags.bot),
+                    sessions::registered.eq(new.registered),
+                    sessions::last_active.eq(to_db_time(now)),
+                    sessions::first_event.eq(db_id(first)),
+                    sessions::cursor.eq(db_id(first) - 1),
+                );
+                if existing.is_some() {
+                    diesel::update(sessions::table.filter(sessions::user_key.eq(&key)))
+                        .set(row)
+                        .execute(c)
+                        .await?;
+                    // Memberships carry the display name of the session that joined.
+                    diesel::update(memberships::table.filter(memberships::user_key.eq(&key)))
+                        .set(memberships::user_name.eq(new.user.as_str()))
+                        .execute(c)
+                        .await?;
+                } else {
+                    diesel::insert_into(sessions::table)
+                        .values(row)
+                        .execute(c)
+                        .await?;
+                }
+                log.append(c, Event::login(&new.user, now)).await?;
+                Ok(Session {
+                    user: new.user.clone(),
+                    token: new.token.clone(),
+                    flags: new.flags,
+                    registered: new.registered,
+                    last_active: now,
+                    first_event: first,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn touch(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.conn().await?;
+        let Some(mut row) = find(&mut conn, key).await? else {
+            return Ok(None);
+        };
+        let now = to_db_time(now);
+        if now > row.last_active {
+            diesel::update(sessions::table.filter(sessions::user_key.eq(key.user.folded())))
+                .set(sessions::last_active.eq(now))
+                .filter(sessions::last_active.lt(now))
+                .execute(&mut *conn)
+                .await
+                .map_err(crate::store_error)?;
+            row.last_active = now;
+        }
+        row.into_session().map(Some)
+    }
+
+    async fn end(
+        &self,
+        key: &SessionKey,
+        any_token: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.write(move |c, log| {
+            Box::pin(async move {
+                let live = if any_token {
+                    true
+                } else {
+                    find(c, &key).await?.is_some()
+                };
+                if !live {
+                    return Ok(false);
+                }
+                end_session(c, log, key.user.folded(), now).await
+            })
+        })
+        .await
+    }
+
+    async fn end_inactive(
+        &self,
+        cutoff: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<UserName>, StoreError> {
+        self.write(move |c, log| {
+            Box::pin(async move {
+                let idle: Vec<(String, String)> = sessions::table
+                    .filter(sessions::last_active.lt(to_db_time(cutoff)))
+                    .select((sessions::user_key, sessions::user_name))
+                    .order(diesel::dsl::sql::<diesel::sql_types::Text>(
+                        "user_key COLLATE \"C\"",
+                    ))
+                    .load(c)
+                    .await?;
+                let mut ended = Vec::new();
+                for (user_key, user_name) in idle {
+                    if end_session(c, log, &user_key, now).await? {
+                        ended.extend(UserName::parse(&user_name).ok());
+                    }
+                }
+                Ok(ended)
+            })
+        })
+        .await
+    }
+
+    async fn is_logged_in(&self, user: &UserName) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let count: i64 = sessions::table
+            .filter(sessions::user_key.eq(user.folded()))
+            .count()
+            .get_result(&mut *conn)
+            .await
+            .map_err(crate::store_error)?;
+        Ok(count > 0)
+    }
+}
