@@ -16,11 +16,13 @@ use actix_web::{HttpServer, web};
 use chatty_domain::Services;
 use chatty_http::{ApiState, CorsPolicy, HttpSettings, cookie_key};
 use chatty_memory::MemoryStore;
+use chatty_postgres::PgStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::Settings;
+use crate::wiring::Store;
 
 /// Why the server could not start. Each reads as one line.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +46,7 @@ pub struct Application {
     services: Services,
     shutdown: watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
-    memory: Option<Arc<MemoryStore>>,
+    store: Store,
 }
 
 /// Stops a running [`Application`] gracefully: waiting polls return at once, in-flight
@@ -85,18 +87,14 @@ impl Application {
         })?;
         let port = bound.port();
 
-        if settings.database_url.is_some() {
-            return Err(StartError::Wiring(
-                "DATABASE_URL is set, but this build has no Postgres store yet".to_owned(),
-            ));
-        }
         let public_url = settings
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{port}"));
-        let (services, memory) = wiring::memory(&settings, &public_url)
+        let wired = wiring::wire(&settings, &public_url)
+            .await
             .map_err(|e| StartError::Wiring(e.to_string()))?;
-        warn!("no DATABASE_URL: using the in-memory store; everything is lost at exit");
+        let services = wired.services;
         let created = services
             .ensure_chats(&settings.chats)
             .await
@@ -122,13 +120,16 @@ impl Application {
             .disable_signals()
             .run();
 
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(sweep_forever(
                 services.clone(),
                 settings.clean_inactive_users_interval,
             )),
             tokio::spawn(send_mail_forever(services.clone())),
         ];
+        if let Store::Postgres(pg) = &wired.store {
+            background.push(tokio::spawn(follow_other_instances(Arc::clone(pg))));
+        }
         info!(port, "listening on {bound}");
         Ok(Self {
             server,
@@ -136,7 +137,7 @@ impl Application {
             services,
             shutdown,
             background,
-            memory: Some(memory),
+            store: wired.store,
         })
     }
 
@@ -151,7 +152,14 @@ impl Application {
 
     /// The in-memory store when the server runs on it (tests use its fault switch).
     pub fn memory_store(&self) -> Option<Arc<MemoryStore>> {
-        self.memory.clone()
+        match &self.store {
+            Store::Memory(memory) => Some(Arc::clone(memory)),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn stopper(&self) -> Stopper {
@@ -218,6 +226,20 @@ async fn sweep_forever(services: Services, every: Duration) {
         if let Err(e) = services.sweep().await {
             error!(error = %e, "the inactivity sweep failed; retrying at the next tick");
         }
+    }
+}
+
+/// How often a Postgres-backed instance looks for events appended by other instances.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// Wakes the polls waiting here when another instance appends events.
+async fn follow_other_instances(pg: Arc<PgStore>) {
+    let mut ticks = tokio::time::interval(FOLLOW_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        // An unreachable database is reported by the requests that need it.
+        let _ = pg.refresh().await;
     }
 }
 

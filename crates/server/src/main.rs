@@ -72,8 +72,17 @@ async fn admin(settings: Settings, grant: bool, user: &str) -> ExitCode {
              (the in-memory store lives only inside a running server)",
         );
     }
-    let _ = (grant, user);
-    fail("the Postgres store is not available in this build")
+    let wired = match chatty_server::wiring::wire(&settings, "http://localhost").await {
+        Ok(wired) => wired,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match wired.services.set_admin(user, grant).await {
+        Ok(()) => {
+            let verb = if grant { "is now" } else { "is no longer" };
+            say(&format!("{user} {verb} an admin (from their next login)"))
+        }
+        Err(e) => fail(&format!("{user}: {e}")),
+    }
 }
 
 #[cfg(unix)]

@@ -3,12 +3,27 @@
 
 use std::sync::Arc;
 
-use chatty_domain::ports::BoxError;
+use chatty_domain::ports::{BoxError, Mailer};
 use chatty_domain::{Policy, Ports, Services};
 use chatty_memory::{LogMailer, MemoryLimits, MemoryStore};
+use chatty_postgres::{PgSettings, PgStore};
 use chatty_system::{BcryptHasher, RandomTokens, SystemClock};
+use tracing::{info, warn};
 
 use crate::config::Settings;
+
+/// The wired use cases and the store they run on.
+pub struct Wired {
+    pub services: Services,
+    pub store: Store,
+}
+
+/// Which store the server runs on.
+#[derive(Clone)]
+pub enum Store {
+    Memory(Arc<MemoryStore>),
+    Postgres(Arc<PgStore>),
+}
 
 /// What the domain's rules need from the settings.
 pub fn policy(settings: &Settings, public_url: &str) -> Policy {
@@ -26,29 +41,74 @@ pub fn policy(settings: &Settings, public_url: &str) -> Policy {
     }
 }
 
-/// The in-memory store, the log mailer and the system's clock, tokens and bcrypt.
+fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, BoxError> {
+    if settings.dev {
+        return Ok(Arc::new(LogMailer));
+    }
+    Err(
+        "outside dev mode mail must be delivered, and this build has no SMTP mailer: \
+         run with -dev to have mail written to the log"
+            .into(),
+    )
+}
+
+/// Postgres when `DATABASE_URL` is set (migrated first), the in-memory store otherwise.
 ///
 /// # Errors
-/// When the bcrypt cost is out of range.
-pub fn memory(
-    settings: &Settings,
-    public_url: &str,
-) -> Result<(Services, Arc<MemoryStore>), BoxError> {
-    let store = Arc::new(MemoryStore::new(MemoryLimits {
-        event_retention_count: settings.event_retention_count,
-        ..MemoryLimits::default()
-    }));
-    let ports = Ports {
-        accounts: store.clone(),
-        sessions: store.clone(),
-        chats: store.clone(),
-        messages: store.clone(),
-        events: store.clone(),
-        outbox: store.clone(),
-        mailer: Arc::new(LogMailer),
-        hasher: Arc::new(BcryptHasher::new(settings.bcrypt_cost)?),
-        clock: Arc::new(SystemClock),
-        tokens: Arc::new(RandomTokens),
+/// An unreachable database, a failed migration, a bcrypt cost out of range.
+pub async fn wire(settings: &Settings, public_url: &str) -> Result<Wired, BoxError> {
+    let hasher = Arc::new(BcryptHasher::new(settings.bcrypt_cost)?);
+    let mailer = mailer(settings)?;
+    let (store, ports) = match &settings.database_url {
+        Some(url) => {
+            let applied = chatty_postgres::migrate(url.expose())
+                .await
+                .map_err(|e| format!("cannot prepare the database: {e}"))?;
+            let pg = Arc::new(PgStore::new(
+                url.expose(),
+                PgSettings {
+                    event_retention_count: settings.event_retention_count,
+                    ..PgSettings::default()
+                },
+            )?);
+            info!(migrations = applied.len(), "using the Postgres store");
+            let ports = Ports {
+                accounts: pg.clone(),
+                sessions: pg.clone(),
+                chats: pg.clone(),
+                messages: pg.clone(),
+                events: pg.clone(),
+                outbox: pg.clone(),
+                mailer,
+                hasher,
+                clock: Arc::new(SystemClock),
+                tokens: Arc::new(RandomTokens),
+            };
+            (Store::Postgres(pg), ports)
+        }
+        None => {
+            warn!("no DATABASE_URL: using the in-memory store; everything is lost at exit");
+            let memory = Arc::new(MemoryStore::new(MemoryLimits {
+                event_retention_count: settings.event_retention_count,
+                ..MemoryLimits::default()
+            }));
+            let ports = Ports {
+                accounts: memory.clone(),
+                sessions: memory.clone(),
+                chats: memory.clone(),
+                messages: memory.clone(),
+                events: memory.clone(),
+                outbox: memory.clone(),
+                mailer,
+                hasher,
+                clock: Arc::new(SystemClock),
+                tokens: Arc::new(RandomTokens),
+            };
+            (Store::Memory(memory), ports)
+        }
     };
-    Ok((Services::new(ports, policy(settings, public_url)), store))
+    Ok(Wired {
+        services: Services::new(ports, policy(settings, public_url)),
+        store,
+    })
 }
