@@ -28,7 +28,7 @@ use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use tokio::sync::watch;
 
-pub use migrate::migrate;
+pub use migrate::{MIGRATIONS, migrate};
 
 /// Settings of the store.
 #[derive(Debug, Clone)]
