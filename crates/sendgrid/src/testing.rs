@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 /// A mail as the sink received it.
 #[derive(Debug, Clone)]
@@ -101,12 +100,13 @@ pub enum SinkMode {
     Hang,
 }
 
-/// The running sink. Dropping it stops it.
+/// The running sink, on a thread and runtime of its own so that a test blocking its own
+/// thread cannot stall it. Dropping it stops it.
 pub struct SmtpSink {
     port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     mode: Arc<Mutex<SinkMode>>,
-    task: JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl SmtpSink {
@@ -114,26 +114,45 @@ impl SmtpSink {
         Self::start_on(0).await
     }
 
-    /// On a given port (0 for any), e.g. to come back on the same port after a restart.
+    /// On a given port (0 for any).
     pub async fn start_on(port: u16) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("binds");
-        let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let mode = Arc::new(Mutex::new(SinkMode::Accept));
-        let task = tokio::spawn({
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+        std::thread::spawn({
             let (received, mode) = (received.clone(), mode.clone());
-            async move {
-                while let Ok((socket, _)) = listener.accept().await {
-                    let current = *mode.lock().unwrap();
-                    tokio::spawn(serve(socket, current, received.clone()));
-                }
+            move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the sink");
+                runtime.block_on(async move {
+                    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("binds");
+                    bound_tx
+                        .send(listener.local_addr().unwrap().port())
+                        .unwrap();
+                    let accepting = async {
+                        while let Ok((socket, _)) = listener.accept().await {
+                            let current = *mode.lock().unwrap();
+                            tokio::spawn(serve(socket, current, received.clone()));
+                        }
+                    };
+                    tokio::select! {
+                        () = accepting => {}
+                        _ = stopped => {}
+                    }
+                });
             }
         });
+        let port = tokio::task::spawn_blocking(move || bound_rx.recv().expect("the sink starts"))
+            .await
+            .expect("the sink starts");
         Self {
             port,
             received,
             mode,
-            task,
+            stop: Some(stop),
         }
     }
 
@@ -164,7 +183,9 @@ impl SmtpSink {
 
 impl Drop for SmtpSink {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 

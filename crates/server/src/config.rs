@@ -87,9 +87,43 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// The web client's password-reset form, linked from reset mails (`ResetFormUrl`).
     pub reset_form_url: Option<String>,
+    /// How mail leaves: written to the log, or sent over SMTP (`MailTransport`, `log` in dev
+    /// mode, `smtp` otherwise).
+    pub mail_transport: MailTransport,
+    /// SMTP server (`SmtpHost`, `smtp.sendgrid.net`).
+    pub smtp_host: String,
+    /// SMTP port (`SmtpPort`, 587).
+    pub smtp_port: u16,
+    /// `starttls` (required STARTTLS), `tls` (implicit TLS) or `none` (`SmtpTls`, `starttls`).
+    pub smtp_tls: SmtpTls,
+    /// SMTP user (`SmtpUser`, `apikey` as SendGrid wants); empty for no authentication. The
+    /// password is `SENDGRID_KEY`.
+    pub smtp_user: String,
+    /// Longest one delivery attempt may take (`SmtpTimeout`, 30s).
+    pub smtp_timeout: Duration,
+    /// Sender address (`MailFrom`), required to send mail.
+    pub mail_from: Option<String>,
+    /// Sender name (`MailFromName`, `chatty`).
+    pub mail_from_name: String,
     pub database_url: Option<Secret>,
     pub secret_key: Option<Secret>,
     pub sendgrid_key: Option<Secret>,
+}
+
+/// How mail leaves the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailTransport {
+    /// Logged at info level (`activation link: …`), never sent: dev mode.
+    Log,
+    Smtp,
+}
+
+/// Transport security of the SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    StartTls,
+    Tls,
+    None,
 }
 
 /// Every key of `config.toml`, as the original server named them.
@@ -116,6 +150,14 @@ const KEYS: &[&str] = &[
     "CookieSecure",
     "ResetFormUrl",
     "DatabaseUrl",
+    "MailTransport",
+    "SmtpHost",
+    "SmtpPort",
+    "SmtpTls",
+    "SmtpUser",
+    "SmtpTimeout",
+    "MailFrom",
+    "MailFromName",
 ];
 
 /// `LastMessages` → `CHATTY_LAST_MESSAGES`.
@@ -394,6 +436,46 @@ impl Settings {
             max_message_chars: usize_of("MaxMessageChars", 4000, 1, 1_000_000)?,
             cookie_secure: layers.boolean("CookieSecure", !dev)?,
             reset_form_url: layers.string("ResetFormUrl")?.filter(|u| !u.is_empty()),
+            mail_transport: match layers.string("MailTransport")?.as_deref() {
+                None => {
+                    if dev {
+                        MailTransport::Log
+                    } else {
+                        MailTransport::Smtp
+                    }
+                }
+                Some("log") => MailTransport::Log,
+                Some("smtp") => MailTransport::Smtp,
+                Some(other) => {
+                    return Err(layers.fail(
+                        "MailTransport",
+                        format!("expected log or smtp, got {other:?}"),
+                    ));
+                }
+            },
+            smtp_host: layers
+                .string("SmtpHost")?
+                .unwrap_or_else(|| "smtp.sendgrid.net".into()),
+            smtp_port: u16::try_from(layers.integer("SmtpPort", 587, 1, 65_535)?).unwrap_or(587),
+            smtp_tls: match layers.string("SmtpTls")?.as_deref() {
+                None | Some("starttls") => SmtpTls::StartTls,
+                Some("tls") => SmtpTls::Tls,
+                Some("none") => SmtpTls::None,
+                Some(other) => {
+                    return Err(layers.fail(
+                        "SmtpTls",
+                        format!("expected starttls, tls or none, got {other:?}"),
+                    ));
+                }
+            },
+            smtp_user: layers
+                .string("SmtpUser")?
+                .unwrap_or_else(|| "apikey".into()),
+            smtp_timeout: nonzero(&layers, "SmtpTimeout", Duration::from_secs(30))?,
+            mail_from: layers.string("MailFrom")?.filter(|a| !a.is_empty()),
+            mail_from_name: layers
+                .string("MailFromName")?
+                .unwrap_or_else(|| "chatty".into()),
             database_url,
             secret_key: secret("SECRET_KEY"),
             sendgrid_key: secret("SENDGRID_KEY"),
@@ -411,6 +493,21 @@ impl Settings {
                 "SECRET_KEY must be set outside dev mode (run with -dev to use a random key)"
                     .into(),
             ));
+        }
+        if self.mail_transport == MailTransport::Smtp {
+            if self.mail_from.is_none() {
+                return Err(ConfigError(
+                    "MailFrom must be set to send mail (or run with -dev to log mail instead)"
+                        .into(),
+                ));
+            }
+            if !self.smtp_user.is_empty() && self.sendgrid_key.is_none() {
+                return Err(ConfigError(format!(
+                    "SENDGRID_KEY must be set: it is the SMTP password of user {:?} \
+                     (or run with -dev to log mail instead)",
+                    self.smtp_user
+                )));
+            }
         }
         Ok(())
     }
@@ -616,6 +713,56 @@ mod tests {
                 .starts_with("CHATTY_LAST_MESSAGES: LastMessages"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sending_mail_needs_a_sender_and_the_sendgrid_key() {
+        let vars = env(&[
+            ("DATABASE_URL", "postgres://db/chatty"),
+            ("SECRET_KEY", "k"),
+        ]);
+        let (s, _) = Settings::load(&cli(false, "/nonexistent".into()), &vars).unwrap();
+        assert_eq!(s.mail_transport, MailTransport::Smtp);
+        assert!(
+            s.validate_for_start()
+                .unwrap_err()
+                .to_string()
+                .contains("MailFrom")
+        );
+        let vars = env(&[
+            ("DATABASE_URL", "postgres://db/chatty"),
+            ("SECRET_KEY", "k"),
+            ("CHATTY_MAIL_FROM", "a@b.org"),
+        ]);
+        let (s, _) = Settings::load(&cli(false, "/nonexistent".into()), &vars).unwrap();
+        assert!(
+            s.validate_for_start()
+                .unwrap_err()
+                .to_string()
+                .contains("SENDGRID_KEY")
+        );
+        let vars = env(&[
+            ("DATABASE_URL", "postgres://db/chatty"),
+            ("SECRET_KEY", "k"),
+            ("CHATTY_MAIL_FROM", "a@b.org"),
+            ("SENDGRID_KEY", "SG.secret"),
+        ]);
+        let (s, _) = Settings::load(&cli(false, "/nonexistent".into()), &vars).unwrap();
+        s.validate_for_start().unwrap();
+        assert_eq!(
+            (s.smtp_host.as_str(), s.smtp_port, s.smtp_tls),
+            ("smtp.sendgrid.net", 587, SmtpTls::StartTls)
+        );
+        assert!(!format!("{s:?}").contains("SG.secret"));
+        let (s, _) = Settings::load(&cli(true, "/nonexistent".into()), &env(&[])).unwrap();
+        assert_eq!(s.mail_transport, MailTransport::Log);
+        s.validate_for_start().unwrap();
+        let err = Settings::load(
+            &cli(true, "/nonexistent".into()),
+            &env(&[("CHATTY_SMTP_TLS", "ssl")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("SmtpTls"), "{err}");
     }
 
     #[test]

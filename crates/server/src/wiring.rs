@@ -10,7 +10,8 @@ use chatty_postgres::{PgSettings, PgStore};
 use chatty_system::{BcryptHasher, RandomTokens, SystemClock};
 use tracing::{info, warn};
 
-use crate::config::Settings;
+use crate::config::{MailTransport, Settings, SmtpTls};
+use chatty_sendgrid::{SmtpMailer, SmtpSettings, TlsMode};
 
 /// The wired use cases and the store they run on.
 pub struct Wired {
@@ -42,14 +43,41 @@ pub fn policy(settings: &Settings, public_url: &str) -> Policy {
 }
 
 fn mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, BoxError> {
-    if settings.dev {
-        return Ok(Arc::new(LogMailer));
+    match settings.mail_transport {
+        MailTransport::Log => {
+            warn!("mail is not sent: it is written to the log (activation links, reset tokens)");
+            Ok(Arc::new(LogMailer))
+        }
+        MailTransport::Smtp => {
+            let from_address = settings
+                .mail_from
+                .clone()
+                .ok_or("MailFrom must be set to send mail")?;
+            let credentials = (!settings.smtp_user.is_empty()).then(|| {
+                let password = settings
+                    .sendgrid_key
+                    .as_ref()
+                    .map(|k| k.expose().to_owned())
+                    .unwrap_or_default();
+                (settings.smtp_user.clone(), password)
+            });
+            let smtp = SmtpSettings {
+                host: settings.smtp_host.clone(),
+                port: settings.smtp_port,
+                tls: match settings.smtp_tls {
+                    SmtpTls::StartTls => TlsMode::StartTls,
+                    SmtpTls::Tls => TlsMode::Tls,
+                    SmtpTls::None => TlsMode::None,
+                },
+                credentials,
+                from_address,
+                from_name: settings.mail_from_name.clone(),
+                timeout: settings.smtp_timeout,
+            };
+            info!(smtp.host = %smtp.host, smtp.port = smtp.port, "sending mail through {}:{}", smtp.host, smtp.port);
+            Ok(Arc::new(SmtpMailer::new(&smtp)?))
+        }
     }
-    Err(
-        "outside dev mode mail must be delivered, and this build has no SMTP mailer: \
-         run with -dev to have mail written to the log"
-            .into(),
-    )
 }
 
 /// Postgres when `DATABASE_URL` is set (migrated first), the in-memory store otherwise.

@@ -77,9 +77,10 @@ impl Server {
 
     pub fn port(&mut self) -> u16 {
         let line = self.wait_for("listening on");
-        let port = line
-            .split("port=")
-            .nth(1)
+        // Dev logs say `port=N`, production JSON logs `"port":N`.
+        let port = ["port=", "\"port\":"]
+            .iter()
+            .find_map(|key| line.split(key).nth(1))
             .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|digits| digits.parse().ok());
         port.unwrap_or_else(|| panic!("no port in {line:?}"))
