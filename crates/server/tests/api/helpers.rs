@@ -1,6 +1,9 @@
 //! The test server and its clients.
 
-#![allow(dead_code, reason = "shared by every test module; each uses part of it")]
+#![allow(
+    dead_code,
+    reason = "shared by every test module; each uses part of it"
+)]
 
 use std::cell::RefCell;
 use std::collections::HashMap;
