@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::put().to(sessions::keepalive),
         ))
         .service(api("/api/loggedonly/poll", web::get().to(events::poll)))
+        .service(api("/api/loggedonly/events", web::get().to(events::stream)))
         .service(api("/api/loggedonly/joinChat", web::post().to(chats::join)))
         .service(api(
             "/api/loggedonly/leaveChat",

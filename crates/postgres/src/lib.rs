@@ -9,6 +9,7 @@
 mod accounts;
 mod chats;
 mod events;
+mod follow;
 mod messages;
 mod migrate;
 mod outbox;
@@ -57,6 +58,8 @@ pub struct PgStore {
     settings: PgSettings,
     /// The newest event id this process knows of; waiting polls watch it.
     newest: watch::Sender<u64>,
+    /// For the dedicated listening connection.
+    url: String,
 }
 
 impl PgStore {
@@ -77,6 +80,7 @@ impl PgStore {
             pool,
             settings,
             newest: watch::Sender::new(0),
+            url: url.to_owned(),
         })
     }
 

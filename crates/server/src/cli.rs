@@ -82,15 +82,16 @@ Usage:
   chatty-server [flags] admin grant NAME make a registered user an admin
   chatty-server [flags] admin revoke NAME
 
-Flags (one or two dashes, `-flag value` or `-flag=value`):
-  -dev                     dev mode: in-memory store unless DATABASE_URL is set, mail logged
+Flags (one or two dashes, `-flag value` or `-flag=value`; flags may follow the sub-command;
+`--` ends the flags):
+  -dev[=true|false]        dev mode: in-memory store unless DATABASE_URL is set, mail logged
   -config PATH             configuration file (default config.toml)
   -loglevel LEVEL          trace, debug, info, warn or error (also --log-level; RUST_LOG wins)
-  -help                    this text
+  -h, -help                this text
   -version                 the version
 
 Environment: PORT, DATABASE_URL, SECRET_KEY, SENDGRID_KEY, and CHATTY_<KEY> for any key of
-config.toml (for example CHATTY_LAST_MESSAGES=100). See docs/operations.md.";
+config.toml (for example CHATTY_LAST_MESSAGES=100, CHATTY_CHATS=Main,Random).";
 
 /// Parses the arguments (without the program name).
 ///
@@ -106,7 +107,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, CliErr
     let mut words = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+        if arg == "--" {
+            // As in Go: everything after `--` is an argument, not a flag.
+            words.extend(args.by_ref());
+            break;
+        }
+        let Some(flag) = arg
+            .strip_prefix("--")
+            .or_else(|| arg.strip_prefix('-'))
+            .filter(|flag| !flag.is_empty())
+        else {
             words.push(arg);
             continue;
         };
@@ -122,13 +132,20 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, CliErr
         };
         match name {
             "dev" => {
+                // The spellings Go's strconv.ParseBool accepts.
                 cli.dev = match inline.as_deref() {
-                    None | Some("true") => true,
-                    Some("false") => false,
+                    None | Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
+                    Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
                     Some(other) => return Err(CliError::BadBool(other.to_owned())),
                 };
             }
-            "config" => cli.config = PathBuf::from(value("config")?),
+            "config" => {
+                let path = value(name)?;
+                if path.is_empty() {
+                    return Err(CliError::MissingValue(name.to_owned()));
+                }
+                cli.config = PathBuf::from(path);
+            }
             "loglevel" | "log-level" => cli.log_level = Some(LogLevel::parse(&value(name)?)?),
             "h" | "help" => cli.command = Command::Help,
             "version" => cli.command = Command::Version,
@@ -236,5 +253,123 @@ mod tests {
                 .to_string()
                 .contains("-bogus")
         );
+    }
+
+    #[test]
+    fn every_spelling_of_every_flag() {
+        for args in [
+            &["-log-level", "warn"][..],
+            &["--loglevel", "WARN"],
+            &["-log-level=Warn"],
+            &["--log-level=warning"],
+        ] {
+            assert_eq!(
+                parse(args).unwrap().log_level,
+                Some(LogLevel::Warn),
+                "{args:?}"
+            );
+        }
+        for level in [
+            LogLevel::Trace,
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warn,
+            LogLevel::Error,
+        ] {
+            let cli = parse(&["-loglevel", level.as_str()]).unwrap();
+            assert_eq!(cli.log_level, Some(level));
+        }
+        for args in [&["--config=a b.toml"][..], &["-config", "a b.toml"]] {
+            assert_eq!(parse(args).unwrap().config, PathBuf::from("a b.toml"));
+        }
+        for help in ["-h", "--h", "-help", "--help"] {
+            assert_eq!(parse(&[help]).unwrap().command, Command::Help, "{help}");
+        }
+        for version in ["-version", "--version"] {
+            assert_eq!(parse(&[version]).unwrap().command, Command::Version);
+        }
+        // Help wins over a sub-command and its mistakes.
+        assert_eq!(parse(&["admin", "-help"]).unwrap().command, Command::Help);
+    }
+
+    #[test]
+    fn dev_takes_the_booleans_go_accepts() {
+        for yes in ["1", "t", "T", "true", "TRUE", "True"] {
+            assert!(parse(&[&format!("-dev={yes}")]).unwrap().dev, "{yes}");
+        }
+        for no in ["0", "f", "F", "false", "FALSE", "False"] {
+            assert!(!parse(&[&format!("--dev={no}")]).unwrap().dev, "{no}");
+        }
+        // A bool flag never takes the next argument, as in Go.
+        assert_eq!(
+            parse(&["-dev", "false"]),
+            Err(CliError::Extra("false".into()))
+        );
+    }
+
+    #[test]
+    fn flags_around_the_sub_command_and_the_double_dash() {
+        let cli = parse(&["-dev", "admin", "revoke", "carol", "--loglevel=info"]).unwrap();
+        assert!(cli.dev);
+        assert_eq!(cli.log_level, Some(LogLevel::Info));
+        assert_eq!(
+            cli.command,
+            Command::Admin {
+                grant: false,
+                user: "carol".into()
+            }
+        );
+        // After `--`, a name that looks like a flag is a name.
+        let cli = parse(&["--", "admin", "grant", "-dash"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Admin {
+                grant: true,
+                user: "-dash".into()
+            }
+        );
+    }
+
+    #[test]
+    fn error_messages_read_as_one_clear_line() {
+        let message = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert_eq!(message(&["-x"]), "unknown flag \"-x\" (see --help)");
+        assert_eq!(message(&["--config"]), "flag -config needs a value");
+        assert_eq!(message(&["-config="]), "flag -config needs a value");
+        assert_eq!(message(&["--log-level"]), "flag -log-level needs a value");
+        assert_eq!(
+            message(&["-loglevel", "verbose"]),
+            "unknown log level \"verbose\": use trace, debug, info, warn or error"
+        );
+        assert_eq!(
+            message(&["admin", "grant"]),
+            "admin needs \"grant NAME\" or \"revoke NAME\""
+        );
+        assert_eq!(
+            message(&["-dev=yes"]),
+            "flag -dev takes true or false, not \"yes\""
+        );
+        assert_eq!(
+            message(&["admin", "grant", "a", "b"]),
+            "unexpected argument \"b\" (see --help)"
+        );
+        assert_eq!(message(&["-"]), "unexpected argument \"-\" (see --help)");
+        assert_eq!(message(&["---dev"]), "unknown flag \"---dev\" (see --help)");
+    }
+
+    #[test]
+    fn usage_lists_every_flag_and_the_sub_command() {
+        for needle in [
+            "-dev",
+            "-config",
+            "-loglevel",
+            "--log-level",
+            "-help",
+            "-version",
+            "admin grant NAME",
+            "admin revoke NAME",
+        ] {
+            assert!(USAGE.contains(needle), "{needle}");
+        }
     }
 }

@@ -34,6 +34,12 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// A configuration problem, as one line naming the key and where its value came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -194,15 +200,22 @@ impl Layers {
             None => Ok(None),
             Some(s) => match &s.value.kind {
                 ValueKind::String(text) => Ok(Some(text.clone())),
-                other => Err(self.fail(key, format!("expected a string, got {other}"))),
+                other => Err(self.fail(key, format!("expected a string, got {}", shown(other)))),
             },
         }
     }
 
     fn duration(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
-        match self.string(key)? {
+        match self.0.get(key).map(|s| &s.value.kind) {
             None => Ok(default),
-            Some(text) => parse_go_duration(&text).map_err(|e| self.fail(key, e)),
+            Some(ValueKind::String(text)) => parse_go_duration(text).map_err(|e| self.fail(key, e)),
+            Some(other) => Err(self.fail(
+                key,
+                format!(
+                    "expected a duration string such as \"60s\" or \"1m30s\", got {}",
+                    shown(other)
+                ),
+            )),
         }
     }
 
@@ -220,7 +233,10 @@ impl Layers {
             .ok_or_else(|| {
                 self.fail(
                     key,
-                    format!("expected a non-negative integer, got {}", s.value.kind),
+                    format!(
+                        "expected a non-negative integer, got {}",
+                        shown(&s.value.kind)
+                    ),
                 )
             })?,
         };
@@ -240,7 +256,9 @@ impl Layers {
                     "false" | "0" | "no" => Ok(false),
                     _ => Err(self.fail(key, format!("expected true or false, got {text:?}"))),
                 },
-                other => Err(self.fail(key, format!("expected true or false, got {other}"))),
+                other => {
+                    Err(self.fail(key, format!("expected true or false, got {}", shown(other))))
+                }
             },
         }
     }
@@ -253,7 +271,10 @@ impl Layers {
                     .iter()
                     .map(|item| match &item.kind {
                         ValueKind::String(text) => Ok(text.clone()),
-                        other => Err(self.fail(key, format!("expected strings, got {other}"))),
+                        other => Err(self.fail(
+                            key,
+                            format!("expected a list of strings, got an item {}", shown(other)),
+                        )),
                     })
                     .collect(),
                 // From the environment: comma-separated.
@@ -263,9 +284,22 @@ impl Layers {
                     .filter(|s| !s.is_empty())
                     .map(ToOwned::to_owned)
                     .collect()),
-                other => Err(self.fail(key, format!("expected a list of strings, got {other}"))),
+                other => Err(self.fail(
+                    key,
+                    format!("expected a list of strings, got {}", shown(other)),
+                )),
             },
         }
+    }
+}
+
+/// A raw value for an error message: strings quoted, tables summarised.
+fn shown(kind: &ValueKind) -> String {
+    match kind {
+        ValueKind::String(text) => format!("{text:?}"),
+        ValueKind::Table(_) => "a table".to_owned(),
+        ValueKind::Array(_) => "a list".to_owned(),
+        other => other.to_string(),
     }
 }
 
@@ -286,31 +320,54 @@ impl Settings {
         let mut layers = Layers(BTreeMap::new());
         let file_label = cli.config.display().to_string();
 
-        if cli.config.exists() {
-            let file = config::Config::builder()
-                .add_source(config::File::from(cli.config.as_path()).format(FileFormat::Toml))
-                .build()
-                .map_err(|e| ConfigError(format!("{file_label}: {}", one_line(&e.to_string()))))?;
-            let table = file
-                .try_deserialize::<config::Map<String, Value>>()
-                .map_err(|e| ConfigError(format!("{file_label}: {e}")))?;
-            for (key, value) in table {
-                match KEYS.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
-                    Some(canonical) => {
-                        layers.0.insert(
-                            canonical,
-                            Sourced {
-                                value,
-                                source: file_label.clone(),
-                            },
-                        );
+        match std::fs::read_to_string(&cli.config) {
+            Ok(text) => {
+                let table = config::Config::builder()
+                    .add_source(config::File::from_str(&text, FileFormat::Toml))
+                    .build()
+                    .and_then(config::Config::try_deserialize::<config::Map<String, Value>>)
+                    .map_err(|e| {
+                        ConfigError(format!("{file_label}: {}", one_line(&e.to_string())))
+                    })?;
+                // The original's TOML library matched keys case-insensitively.
+                let mut spellings: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+                for (key, value) in table {
+                    match KEYS.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+                        Some(canonical) => {
+                            spellings.entry(canonical).or_default().push(key);
+                            layers.0.insert(
+                                canonical,
+                                Sourced {
+                                    value,
+                                    source: file_label.clone(),
+                                },
+                            );
+                        }
+                        None => {
+                            warnings.push(format!("unknown key {key:?} in {file_label} ignored"));
+                        }
                     }
-                    None => warnings.push(format!("unknown key {key:?} in {file_label} ignored")),
+                }
+                if let Some((canonical, mut keys)) =
+                    spellings.into_iter().find(|(_, keys)| keys.len() > 1)
+                {
+                    keys.sort();
+                    return Err(ConfigError(format!(
+                        "{file_label}: {canonical}: set more than once (as {}); keys are \
+                         matched ignoring case",
+                        keys.iter()
+                            .map(|k| format!("{k:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
                 }
             }
-        } else {
-            warnings.push(format!("{file_label} not found: using the defaults"));
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                warnings.push(format!("{file_label} not found: using the defaults"));
+            }
+            Err(e) => return Err(ConfigError(format!("cannot read {file_label}: {e}"))),
         }
+        warnings.sort();
 
         for key in KEYS {
             let name = env_name(key);
@@ -488,7 +545,11 @@ impl Settings {
     /// # Errors
     /// A missing `SECRET_KEY` outside dev mode.
     pub fn validate_for_start(&self) -> Result<(), ConfigError> {
-        if !self.dev && self.secret_key.is_none() {
+        let no_secret = self
+            .secret_key
+            .as_ref()
+            .is_none_or(|key| key.expose().trim().is_empty());
+        if !self.dev && no_secret {
             return Err(ConfigError(
                 "SECRET_KEY must be set outside dev mode (run with -dev to use a random key)"
                     .into(),
@@ -543,10 +604,15 @@ fn normalise_listen(address: &str) -> Result<String, String> {
     } else {
         address.to_owned()
     };
+    // An IP address (`[::1]:80` for IPv6), or a host name and a port.
     let valid = address.parse::<SocketAddr>().is_ok()
-        || address
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        || address.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                && port.parse::<u16>().is_ok()
+        });
     if valid {
         Ok(address)
     } else {
@@ -575,11 +641,16 @@ mod tests {
             .collect()
     }
 
+    /// A TOML file under the temp directory, unique to this process and call, removed on drop.
     struct TempFile(PathBuf);
     impl TempFile {
         fn new(name: &str, contents: &str) -> Self {
-            let path = std::env::temp_dir()
-                .join(format!("chatty-config-{}-{name}.toml", std::process::id()));
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!(
+                "chatty-config-{}-{n}-{name}.toml",
+                std::process::id()
+            ));
             std::fs::write(&path, contents).unwrap();
             Self(path)
         }
@@ -777,5 +848,231 @@ mod tests {
         );
         let (s, _) = Settings::load(&cli(true, "/nonexistent".into()), &vars).unwrap();
         s.validate_for_start().unwrap();
+    }
+
+    fn load_file(contents: &str) -> Result<(Settings, Vec<String>), ConfigError> {
+        let file = TempFile::new("t", contents);
+        Settings::load(&cli(false, file.0.clone()), &env(&[]))
+    }
+
+    fn load_err(contents: &str) -> String {
+        let message = load_file(contents).unwrap_err().to_string();
+        assert!(!message.contains('\n'), "one line: {message}");
+        message
+    }
+
+    #[test]
+    fn error_messages_are_precise() {
+        let file = TempFile::new("precise", "InactivityTimeout = \"abc\"\n");
+        let label = file.0.display().to_string();
+        let err = Settings::load(&cli(false, file.0.clone()), &env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{label}: InactivityTimeout: invalid duration \"abc\": expected a number at \"abc\""
+            )
+        );
+        assert!(
+            load_err("LastMessages = \"many\"\n")
+                .ends_with("LastMessages: expected a non-negative integer, got \"many\"")
+        );
+        assert!(
+            load_err("LastMessages = -3\n")
+                .ends_with("LastMessages: expected a non-negative integer, got -3")
+        );
+        assert!(
+            load_err("Chats = [\"\"]\n")
+                .ends_with("Chats: \"\" is not a valid chat name: chat: must not be empty")
+        );
+        assert!(load_err("Chats = [1]\n").contains("Chats: expected a list of strings"));
+        assert!(load_err("Admins = [\" bob\"]\n").contains("Admins: \" bob\" is not a valid"));
+        assert!(
+            load_err("BcryptCost = 3\n").ends_with("BcryptCost: must be between 4 and 31, got 3")
+        );
+        assert!(load_err("BcryptCost = 32\n").contains("got 32"));
+        assert!(
+            load_err("InactivityTimeout = 60\n")
+                .contains("InactivityTimeout: expected a duration string such as \"60s\"")
+        );
+        assert!(load_err("CookieSecure = \"perhaps\"\n").contains("CookieSecure: expected true"));
+        assert!(load_err("EventRetentionCount = 0\n").contains("EventRetentionCount"));
+        assert!(load_err("MaxBodyBytes = 1023\n").contains("MaxBodyBytes"));
+        assert!(load_err("MaxMessageChars = 0\n").contains("MaxMessageChars"));
+        assert!(load_err("CleanInactiveUsersInterval = \"0s\"\n").contains("longer than 0s"));
+        let parse = load_err("Chats = \n");
+        assert!(parse.contains("line 1"), "{parse}");
+        let err = Settings::load(
+            &cli(false, "/nonexistent".into()),
+            &env(&[("PORT", "http")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PORT: expected a port number, got \"http\""
+        );
+        let err = Settings::load(
+            &cli(false, "/nonexistent".into()),
+            &env(&[("CHATTY_LAST_MESSAGES", "x")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CHATTY_LAST_MESSAGES: LastMessages: expected a non-negative integer, got \"x\""
+        );
+    }
+
+    #[test]
+    fn a_file_that_exists_but_cannot_be_read_is_an_error() {
+        let dir = std::env::temp_dir();
+        let err = Settings::load(&cli(false, dir.clone()), &env(&[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot read {}: ", dir.display())),
+            "{err}"
+        );
+        let file = TempFile::new("binary", "");
+        std::fs::write(&file.0, [0xff, 0xfe, 0x00]).unwrap();
+        let err = Settings::load(&cli(false, file.0.clone()), &env(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains(&file.0.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_key_spelled_twice_is_ambiguous() {
+        let err = load_err("LastMessages = 1\nlastmessages = 2\n");
+        assert!(
+            err.ends_with(
+                "LastMessages: set more than once (as \"LastMessages\", \"lastmessages\"); \
+                 keys are matched ignoring case"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_each_get_a_warning() {
+        let file = TempFile::new("unknown", "Foo = 1\nLASTMESSAGES = 3\n[Bar]\nx = 2\n");
+        let (s, warnings) = Settings::load(&cli(false, file.0.clone()), &env(&[])).unwrap();
+        assert_eq!(s.last_messages, 3);
+        let label = file.0.display();
+        assert_eq!(
+            warnings,
+            [
+                format!("unknown key \"Bar\" in {label} ignored"),
+                format!("unknown key \"Foo\" in {label} ignored"),
+            ]
+        );
+        let (_, warnings) =
+            Settings::load(&cli(false, "/nonexistent/c.toml".into()), &env(&[])).unwrap();
+        assert_eq!(
+            warnings,
+            ["/nonexistent/c.toml not found: using the defaults"]
+        );
+    }
+
+    #[test]
+    fn listen_addresses() {
+        for (given, expected) in [
+            (":8080", "0.0.0.0:8080"),
+            (":0", "0.0.0.0:0"),
+            ("127.0.0.1:9000", "127.0.0.1:9000"),
+            ("localhost:8080", "localhost:8080"),
+            ("[::1]:8080", "[::1]:8080"),
+            ("chat-1.example.org:80", "chat-1.example.org:80"),
+        ] {
+            let (s, _) = load_file(&format!("ServerListenAddress = {given:?}\n")).unwrap();
+            assert_eq!(s.listen, expected);
+        }
+        for bad in [
+            "8080", ":", ":99999", "host:", "::1:8080", " :8080", "a b:80",
+        ] {
+            let err = load_err(&format!("ServerListenAddress = {bad:?}\n"));
+            assert!(
+                err.contains("ServerListenAddress: expected host:port"),
+                "{err}"
+            );
+        }
+        // PORT moves the default only.
+        let vars = env(&[("PORT", "0")]);
+        let (s, _) = Settings::load(&cli(false, "/nonexistent".into()), &vars).unwrap();
+        assert_eq!(s.listen, "0.0.0.0:0");
+        let file = TempFile::new("port", "ServerListenAddress = \":7000\"\n");
+        let (s, _) =
+            Settings::load(&cli(false, file.0.clone()), &env(&[("PORT", "9000")])).unwrap();
+        assert_eq!(s.listen, "0.0.0.0:7000");
+    }
+
+    #[test]
+    fn lists_values_and_urls() {
+        let (s, _) = load_file("Chats = []\nPublicUrl = \"https://chat.example/\"\n").unwrap();
+        assert!(s.chats.is_empty());
+        assert_eq!(s.public_url.as_deref(), Some("https://chat.example"));
+        let vars = env(&[
+            ("CHATTY_CHATS", " Main , ,Random,"),
+            (
+                "CHATTY_ALLOWED_ORIGINS",
+                "https://a.example,https://b.example",
+            ),
+            ("CHATTY_COOKIE_SECURE", "true"),
+            ("CHATTY_INACTIVITY_TIMEOUT", "2m"),
+            ("CHATTY_STATIC_DIR", "/srv/www"),
+        ]);
+        let (s, _) = Settings::load(&cli(true, "/nonexistent".into()), &vars).unwrap();
+        let chats: Vec<_> = s.chats.iter().map(ChatName::as_str).collect();
+        assert_eq!(chats, ["Main", "Random"]);
+        assert_eq!(
+            s.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert!(s.dev && s.cookie_secure);
+        assert_eq!(s.inactivity_timeout, Duration::from_secs(120));
+        assert_eq!(s.static_dir, PathBuf::from("/srv/www"));
+        for key in KEYS {
+            let name = env_name(key);
+            assert!(
+                name.starts_with("CHATTY_") && !name.contains("__"),
+                "{name}"
+            );
+            assert_eq!(name, name.to_ascii_uppercase());
+        }
+        assert_eq!(
+            env_name("ActivationTokenTtl"),
+            "CHATTY_ACTIVATION_TOKEN_TTL"
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2".into());
+        assert_eq!(format!("{secret}"), "***");
+        assert_eq!(format!("{secret:?}"), "***");
+        assert_eq!(secret.expose(), "hunter2");
+        let vars = env(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/chatty"),
+            ("SECRET_KEY", "hunter2-key"),
+            ("SENDGRID_KEY", "SG.hunter2"),
+        ]);
+        let (s, _) = Settings::load(&cli(false, "/nonexistent".into()), &vars).unwrap();
+        let printed = format!("{s:?} {s:#?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("***"));
+    }
+
+    #[test]
+    fn a_blank_secret_key_counts_as_missing() {
+        let vars = env(&[("DATABASE_URL", "postgres://db/chatty"), ("SECRET_KEY", "")]);
+        let (s, _) = Settings::load(&cli(false, "/nonexistent".into()), &vars).unwrap();
+        assert_eq!(
+            s.validate_for_start().unwrap_err().to_string(),
+            "SECRET_KEY must be set outside dev mode (run with -dev to use a random key)"
+        );
+        let vars = env(&[
+            ("DATABASE_URL", "postgres://db/chatty"),
+            ("SECRET_KEY", "   "),
+        ]);
+        let (s, _) = Settings::load(&cli(false, "/nonexistent".into()), &vars).unwrap();
+        assert!(s.validate_for_start().is_err());
     }
 }

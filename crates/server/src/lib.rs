@@ -16,7 +16,6 @@ use actix_web::{HttpServer, web};
 use chatty_domain::Services;
 use chatty_http::{ApiState, CorsPolicy, HttpSettings, cookie_key};
 use chatty_memory::MemoryStore;
-use chatty_postgres::PgStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -128,7 +127,7 @@ impl Application {
             tokio::spawn(send_mail_forever(services.clone())),
         ];
         if let Store::Postgres(pg) = &wired.store {
-            background.push(tokio::spawn(follow_other_instances(Arc::clone(pg))));
+            background.push(tokio::spawn(Arc::clone(pg).follow()));
         }
         info!(port, "listening on {bound}");
         Ok(Self {
@@ -226,20 +225,6 @@ async fn sweep_forever(services: Services, every: Duration) {
         if let Err(e) = services.sweep().await {
             error!(error = %e, "the inactivity sweep failed; retrying at the next tick");
         }
-    }
-}
-
-/// How often a Postgres-backed instance looks for events appended by other instances.
-const FOLLOW_EVERY: Duration = Duration::from_millis(200);
-
-/// Wakes the polls waiting here when another instance appends events.
-async fn follow_other_instances(pg: Arc<PgStore>) {
-    let mut ticks = tokio::time::interval(FOLLOW_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        // An unreachable database is reported by the requests that need it.
-        let _ = pg.refresh().await;
     }
 }
 

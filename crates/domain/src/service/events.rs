@@ -100,6 +100,14 @@ impl Services {
         self.ports.events.last_id().await.map_err(Error::from_store)
     }
 
+    /// Checks a client's event cursor (`after=`, `Last-Event-ID`).
+    ///
+    /// # Errors
+    /// `BadCursor` when it is not a number or beyond the newest event, `Unavailable`.
+    pub async fn event_cursor(&self, raw: &str) -> Result<EventId> {
+        self.parse_cursor(raw).await
+    }
+
     async fn parse_cursor(&self, raw: &str) -> Result<EventId> {
         let id: u64 = raw
             .parse()

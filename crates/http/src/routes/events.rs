@@ -1,8 +1,11 @@
 //! The long poll.
 
-use actix_web::{HttpResponse, web};
-use chatty_domain::{PollOutcome, PollRequest};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chatty_domain::{Delivery, EventId, LoggedIn, PollOutcome, PollRequest, Services};
 use serde::Deserialize;
+use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::response::{empty_ok, json_ok};
@@ -43,4 +46,98 @@ pub async fn poll(
         },
         PollOutcome::TimedOut | PollOutcome::SessionEnded => empty_ok(),
     })
+}
+
+/// Where an event stream stands.
+struct Stream {
+    services: Services,
+    me: LoggedIn,
+    cursor: EventId,
+    heartbeat: std::time::Duration,
+    shutdown: watch::Receiver<bool>,
+    started: bool,
+}
+
+/// One event in the Server-Sent Events format: its id is the cursor to resume from.
+fn sse_event(delivery: &Delivery) -> String {
+    let data = serde_json::to_string(delivery).unwrap_or_else(|_| "null".to_owned());
+    format!(
+        "id: {}\nevent: {}\ndata: {data}\n\n",
+        delivery.id(),
+        delivery.type_name()
+    )
+}
+
+/// The next chunk of the stream, or `None` when it ends (logout, expiry, shutdown).
+async fn next_chunk(mut stream: Stream) -> Option<(Result<Bytes, actix_web::Error>, Stream)> {
+    if !stream.started {
+        stream.started = true;
+        // Tells EventSource clients how soon to reconnect.
+        return Some((Ok(Bytes::from_static(b"retry: 2000\n\n")), stream));
+    }
+    if *stream.shutdown.borrow() {
+        return None;
+    }
+    let after = stream.cursor.0.to_string();
+    let request = PollRequest {
+        after: Some(&after),
+        limit: Some("100"),
+    };
+    let wait = tokio::time::sleep(stream.heartbeat);
+    let mut shutdown = stream.shutdown.clone();
+    let give_up = async move {
+        tokio::select! {
+            () = wait => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => {}
+        }
+    };
+    match stream.services.poll(&stream.me, request, give_up).await {
+        Ok(PollOutcome::Delivered(batch)) => {
+            let mut text = String::new();
+            for delivery in &batch {
+                text.push_str(&sse_event(delivery));
+                stream.cursor = delivery.id();
+            }
+            Some((Ok(Bytes::from(text)), stream))
+        }
+        Ok(PollOutcome::TimedOut) if !*stream.shutdown.borrow() => {
+            Some((Ok(Bytes::from_static(b": keep-alive\n\n")), stream))
+        }
+        Ok(PollOutcome::TimedOut | PollOutcome::SessionEnded) | Err(_) => None,
+    }
+}
+
+/// `GET /api/loggedonly/events[?after=<id>]` (extension, api.md §3): the session's events as
+/// Server-Sent Events (`id:` = event id, `event:` = type, `data:` = the poll envelope),
+/// resuming after `Last-Event-ID` or `after`, else from now; heartbeat comments keep proxies
+/// from closing it. It ends on logout, session expiry and shutdown; 400, 401.
+pub async fn stream(
+    Me(me): Me,
+    req: HttpRequest,
+    query: web::Query<PollQuery>,
+    api: Api,
+) -> Result<HttpResponse, ApiError> {
+    let resume = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| query.after.clone());
+    let cursor = match resume {
+        Some(raw) => api.services.event_cursor(raw.trim()).await?,
+        None => api.services.last_event_id().await?,
+    };
+    let state = Stream {
+        services: api.services.clone(),
+        me,
+        cursor,
+        heartbeat: api.settings.poll_wait,
+        shutdown: api.shutdown.clone(),
+        started: false,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-cache")))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(futures_util::stream::unfold(state, next_chunk)))
 }
