@@ -332,3 +332,101 @@ async fn polling_without_a_session_is_refused() {
     assert_eq!(reply.status, 401);
     assert_eq!(reply.error(), "user not logged in");
 }
+
+/// Reads an event stream until it ends or `within` passes; returns the text read.
+async fn read_stream(
+    mut response: awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+        + Unpin,
+    >,
+    within: Duration,
+) -> (String, bool) {
+    use futures_util::StreamExt;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, response.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(std::str::from_utf8(&chunk).unwrap()),
+            Ok(Some(Err(_)) | None) => return (text, true),
+            Err(_) => return (text, false),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_event_stream_sends_envelopes_and_heartbeats_and_ends_at_logout() {
+    let app = TestApp::spawn().await;
+    let alice = app.guest("alice").await;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let response = client
+        .get(format!("{}/api/loggedonly/events?after=0", app.base))
+        .insert_header(("Cookie", format!("chatty={}", alice.cookie().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "text/event-stream"
+    );
+    let logout = async {
+        // Past one heartbeat (the poll wait is 1 s in these tests).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        alice.post("/api/loggedonly/logout", "").await
+    };
+    let ((text, ended), logout) =
+        tokio::join!(read_stream(response, Duration::from_secs(10)), logout);
+    logout.assert_empty_ok();
+    assert!(ended, "the stream ends when the session does: {text}");
+    assert!(text.starts_with("retry: "), "{text}");
+    assert!(
+        text.contains("event: LoginEvent\ndata: {\"event\":{\"user\":\"alice\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nid: 1\n") || text.contains("id: "),
+        "{text}"
+    );
+    assert!(
+        text.contains(": keep-alive"),
+        "a heartbeat was sent: {text}"
+    );
+}
+
+#[actix_web::test]
+async fn the_event_stream_refuses_bad_cursors_and_ends_at_shutdown() {
+    let app = TestApp::spawn_with(|s| s.response_timeout = Duration::from_secs(30)).await;
+    let alice = app.guest("alice").await;
+    let bad = alice
+        .send(
+            awc::http::Method::GET,
+            "/api/loggedonly/events",
+            None,
+            &[("Last-Event-ID", "banana")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.error().starts_with("after:"));
+    assert_eq!(
+        app.client().get("/api/loggedonly/events").await.error(),
+        "user not logged in"
+    );
+
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let response = client
+        .get(format!("{}/api/loggedonly/events", app.base))
+        .insert_header(("Cookie", format!("chatty={}", alice.cookie().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.stop().await;
+    };
+    let ((_, ended), ()) = tokio::join!(read_stream(response, Duration::from_secs(10)), stop);
+    assert!(ended, "the stream ends at shutdown");
+}

@@ -1,0 +1,147 @@
+//! Two store instances on one database, as two server processes would have: concurrent
+//! appends through both never let a reader skip an id that becomes visible later, and a
+//! waiter on one instance is woken by an append on the other.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatty_domain::ports::{
+    ChatRepository, EventLog, MessageRepository, SessionKey, SessionRepository,
+};
+use chatty_domain::{
+    ChatName, Delivery, EventId, LoginMode, MessageText, NewMessage, NewSession, Timestamp, Token,
+    UserFlags, UserName,
+};
+use chatty_postgres::testing::TestDatabase;
+use chatty_postgres::{PgSettings, PgStore};
+
+fn store(db: &TestDatabase) -> Arc<PgStore> {
+    let settings = PgSettings {
+        pool_size: 6,
+        ..PgSettings::default()
+    };
+    Arc::new(PgStore::new(db.url(), settings).expect("a pool"))
+}
+
+async fn member(store: &PgStore, name: &str) -> SessionKey {
+    let user = UserName::parse(name).unwrap();
+    let token = Token::new(format!("token-{name}"));
+    let new = NewSession {
+        user: user.clone(),
+        token: token.clone(),
+        flags: UserFlags::default(),
+        registered: false,
+    };
+    store
+        .start(&new, LoginMode::Guest, Timestamp::from_millis(0))
+        .await
+        .unwrap();
+    store
+        .join(
+            &user,
+            &ChatName::parse("Main").unwrap(),
+            Timestamp::from_millis(0),
+        )
+        .await
+        .unwrap();
+    SessionKey { user, token }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_through_two_instances_are_never_skipped() {
+    const WRITERS: usize = 10;
+    const EACH: usize = 30;
+    let db = TestDatabase::new().await;
+    let (a, b) = (store(&db), store(&db));
+    a.create_chat(&ChatName::parse("Main").unwrap(), Timestamp::from_millis(0))
+        .await
+        .unwrap();
+    let reader = member(&a, "reader").await;
+    let start = a.last_id().await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let instance = if w % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        let key = member(&instance, &format!("writer{w}")).await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let message = NewMessage {
+                    author: key.user.clone(),
+                    flags: UserFlags::default(),
+                    chat: ChatName::parse("Main").unwrap(),
+                    text: MessageText::parse(&format!("{i}"), 100).unwrap(),
+                    membership_required: true,
+                };
+                instance
+                    .post(&message, Timestamp::from_millis(1))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    // The writers' joins come first; the reader only counts messages.
+    let mut cursor = start;
+    let mut seen = BTreeSet::new();
+    let mut finished = false;
+    loop {
+        let done = finished;
+        finished = tasks.iter().all(tokio::task::JoinHandle::is_finished);
+        let batch = b.read_after(&reader, cursor, 13).await.unwrap();
+        for delivery in &batch {
+            assert!(delivery.id() > cursor);
+            cursor = delivery.id();
+            if let Delivery::Event(e) = delivery
+                && e.event.type_name() == "MessageEvent"
+            {
+                assert!(seen.insert(e.id), "{} twice", e.id);
+            }
+        }
+        if batch.is_empty() {
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    assert_eq!(seen.len(), WRITERS * EACH, "the reader skipped events");
+    let everything = a.read_after(&reader, start, 100_000).await.unwrap();
+    let messages: BTreeSet<EventId> = everything
+        .iter()
+        .filter(|d| d.type_name() == "MessageEvent")
+        .map(Delivery::id)
+        .collect();
+    assert_eq!(
+        messages, seen,
+        "nothing appeared behind the reader's cursor"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_on_one_instance_wakes_on_an_append_on_the_other() {
+    let db = TestDatabase::new().await;
+    let (a, b) = (store(&db), store(&db));
+    tokio::spawn(Arc::clone(&a).follow());
+    a.create_chat(&ChatName::parse("Main").unwrap(), Timestamp::from_millis(0))
+        .await
+        .unwrap();
+    let alice = member(&a, "alice").await;
+    let bob = member(&b, "bob").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let wakeup = a.subscribe(&alice).await.unwrap();
+    let message = NewMessage {
+        author: bob.user.clone(),
+        flags: UserFlags::default(),
+        chat: ChatName::parse("Main").unwrap(),
+        text: MessageText::parse("wake", 100).unwrap(),
+        membership_required: true,
+    };
+    b.post(&message, Timestamp::from_millis(1)).await.unwrap();
+    // Well below the follower's 5 s safety tick: it was the notification that woke it.
+    tokio::time::timeout(Duration::from_secs(3), wakeup)
+        .await
+        .expect("woken by the other instance's append");
+}
