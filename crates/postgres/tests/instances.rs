@@ -2,6 +2,11 @@
 //! appends through both never let a reader skip an id that becomes visible later, and a
 //! waiter on one instance is woken by an append on the other.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
