@@ -8,14 +8,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chatty_postgres::testing::TestDatabase;
 use chatty_sendgrid::testing::{SinkMode, SmtpSink};
 use chatty_server::Application;
-use chatty_server::cli::{Cli, Command};
-use chatty_server::config::Settings;
 use common::{Server, send, temp_file};
 
 /// The verification link in a received activation mail.
@@ -29,27 +26,15 @@ fn link_in(body: &str) -> String {
 #[actix_web::test]
 async fn registration_mails_a_link_that_verifies_the_account() {
     let sink = SmtpSink::start().await;
-    let cli = Cli {
-        dev: true,
-        config: "/nonexistent/chatty.toml".into(),
-        log_level: None,
-        command: Command::Serve,
-    };
     let port = sink.port().to_string();
-    let env: HashMap<String, String> = [
-        ("CHATTY_SERVER_LISTEN_ADDRESS", "127.0.0.1:0"),
-        ("CHATTY_BCRYPT_COST", "4"),
+    let mut settings = common::settings(&[
         ("CHATTY_MAIL_TRANSPORT", "smtp"),
         ("CHATTY_SMTP_HOST", "127.0.0.1"),
         ("CHATTY_SMTP_PORT", port.as_str()),
         ("CHATTY_SMTP_TLS", "none"),
         ("CHATTY_MAIL_FROM", "noreply@chat.example"),
         ("SENDGRID_KEY", "SG.unused-by-the-sink"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let (mut settings, _) = Settings::load(&cli, &env).unwrap();
+    ]);
     settings.smtp_user = String::new();
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());

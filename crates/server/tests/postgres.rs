@@ -8,14 +8,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chatty_domain::UserName;
 use chatty_domain::ports::AccountRepository;
 use chatty_postgres::testing::TestDatabase;
-use chatty_server::cli::{Cli, Command};
-use chatty_server::config::Settings;
 use chatty_server::wiring::Store;
 use chatty_server::{Application, Stopper};
 use common::{Server, run_to_end, send};
@@ -24,23 +21,7 @@ use serde_json::Value;
 const SECRET: &str = "a-test-secret-that-is-long-enough-for-cookies";
 
 async fn start(db: &TestDatabase) -> (String, Stopper, Store) {
-    let cli = Cli {
-        dev: true,
-        config: "/nonexistent/chatty.toml".into(),
-        log_level: None,
-        command: Command::Serve,
-    };
-    let env: HashMap<String, String> = [
-        ("CHATTY_SERVER_LISTEN_ADDRESS", "127.0.0.1:0"),
-        ("CHATTY_BCRYPT_COST", "4"),
-        ("CHATTY_RESPONSE_TIMEOUT", "2s"),
-        ("DATABASE_URL", db.url()),
-        ("SECRET_KEY", SECRET),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let (settings, _) = Settings::load(&cli, &env).unwrap();
+    let settings = common::settings(&[("DATABASE_URL", db.url()), ("SECRET_KEY", SECRET)]);
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     let stopper = app.stopper();

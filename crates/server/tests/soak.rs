@@ -12,15 +12,16 @@
     reason = "test code: a failed unwrap is a failed test; the soak prints its figures"
 )]
 
+mod common;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use chatty_postgres::testing::TestDatabase;
-use chatty_server::cli::{Cli, Command};
-use chatty_server::config::Settings;
 use chatty_server::{Application, Stopper};
+use common::send;
 use serde_json::Value;
 
 fn knob(name: &str, default: usize) -> usize {
@@ -31,26 +32,14 @@ fn knob(name: &str, default: usize) -> usize {
 }
 
 async fn instance(database_url: Option<&str>) -> (String, Stopper) {
-    let cli = Cli {
-        dev: true,
-        config: "/nonexistent/chatty.toml".into(),
-        log_level: None,
-        command: Command::Serve,
-    };
-    let mut env: HashMap<String, String> = [
-        ("CHATTY_SERVER_LISTEN_ADDRESS", "127.0.0.1:0"),
-        ("CHATTY_BCRYPT_COST", "4"),
-        ("CHATTY_RESPONSE_TIMEOUT", "2s"),
+    let mut env = vec![
         ("CHATTY_EVENT_RETENTION_COUNT", "1000000"),
         ("SECRET_KEY", "a-soak-test-secret-shared-by-every-instance"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    ];
     if let Some(url) = database_url {
-        env.insert("DATABASE_URL".into(), url.into());
+        env.push(("DATABASE_URL", url));
     }
-    let (settings, _) = Settings::load(&cli, &env).unwrap();
+    let settings = common::settings(&env);
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     let stopper = app.stopper();
@@ -68,31 +57,6 @@ fn next_random(state: &Cell<u64>) -> u64 {
     x
 }
 
-async fn request(
-    client: &awc::Client,
-    method: &str,
-    url: &str,
-    cookie: Option<&str>,
-    body: &str,
-) -> (u16, String, Option<String>) {
-    let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = client.request(method, url);
-    if let Some(cookie) = cookie {
-        req = req.insert_header(("Cookie", cookie.to_owned()));
-    }
-    let mut response = req.send_body(body.to_owned()).await.unwrap();
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
-    let bytes = response.body().limit(64 * 1024 * 1024).await.unwrap();
-    (
-        response.status().as_u16(),
-        String::from_utf8_lossy(&bytes).into_owned(),
-        cookie,
-    )
-}
-
 async fn soak(bases: Vec<String>) {
     let clients = knob("SOAK_CLIENTS", 8);
     let posters = knob("SOAK_POSTERS", 2);
@@ -105,7 +69,7 @@ async fn soak(bases: Vec<String>) {
     let mut readers = Vec::new();
     for c in 0..clients {
         let base = &bases[c % bases.len()];
-        let (_, _, cookie) = request(
+        let (_, _, cookie) = send(
             &http,
             "POST",
             &format!("{base}/api/login"),
@@ -114,7 +78,7 @@ async fn soak(bases: Vec<String>) {
         )
         .await;
         let cookie = cookie.unwrap();
-        let (status, _, _) = request(
+        let (status, _, _) = send(
             &http,
             "POST",
             &format!("{base}/api/loggedonly/joinChat"),
@@ -128,7 +92,7 @@ async fn soak(bases: Vec<String>) {
     let mut writers = Vec::new();
     for p in 0..posters {
         let base = &bases[p % bases.len()];
-        let (_, _, cookie) = request(
+        let (_, _, cookie) = send(
             &http,
             "POST",
             &format!("{base}/api/login"),
@@ -137,7 +101,7 @@ async fn soak(bases: Vec<String>) {
         )
         .await;
         let cookie = cookie.unwrap();
-        request(
+        send(
             &http,
             "POST",
             &format!("{base}/api/loggedonly/joinChat"),
@@ -163,7 +127,7 @@ async fn soak(bases: Vec<String>) {
             while Instant::now() < deadline {
                 let body =
                     serde_json::json!({"chat": "Main", "text": format!("{p}:{sent}")}).to_string();
-                let (status, reply, _) = request(
+                let (status, reply, _) = send(
                     &http,
                     "POST",
                     &format!("{base}/api/loggedonly/postMessage"),
@@ -198,7 +162,7 @@ async fn soak(bases: Vec<String>) {
                     reconnects += 1;
                 }
                 let url = format!("{base}/api/loggedonly/poll?after={cursor}&limit=100");
-                let (status, body, _) = request(&http, "GET", &url, Some(&cookie), "").await;
+                let (status, body, _) = send(&http, "GET", &url, Some(&cookie), "").await;
                 assert_eq!(status, 200, "reader{c}: {body}");
                 if body.is_empty() {
                     if done.get() {

@@ -25,6 +25,8 @@ pub mod use_cases;
 
 use std::sync::Arc;
 
+use crate::model::event::{Delivery, Event};
+
 use crate::ports::{
     AccountRepository, ChatRepository, EventLog, MailOutbox, MessageRepository, SessionRepository,
 };
@@ -79,4 +81,27 @@ macro_rules! __contract_cases {
             }
         )+
     };
+}
+
+/// `Type(subject)` strings for readable assertions.
+pub fn describe(deliveries: &[Delivery]) -> Vec<String> {
+    deliveries
+        .iter()
+        .map(|d| match d {
+            Delivery::Resync { .. } => "ResyncEvent".to_owned(),
+            Delivery::Event(e) => {
+                let subject = match &e.event {
+                    Event::Login(p) | Event::Logout(p) => p.user.to_string(),
+                    Event::ChatJoin(j) => format!("{}@{}", j.user, j.chat),
+                    Event::ChatLeave(l) => format!("{}@{}", l.user, l.chat),
+                    Event::SystemMessageChatJoin(s) | Event::SystemMessageChatLeave(s) => {
+                        format!("{}@{}", s.user, s.chat)
+                    }
+                    Event::ChatCreated(c) | Event::ChatRemoved(c) => c.chat.to_string(),
+                    Event::Message(m) => format!("{}@{}:{}", m.user, m.chat, m.text),
+                };
+                format!("{}({subject})", e.event.type_name())
+            }
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{RETENTION_COUNT, Stores};
+use super::{RETENTION_COUNT, Stores, describe};
 use crate::model::chat::ChatReport;
 use crate::model::email::Email;
 use crate::model::event::{Delivery, Event, EventId};
@@ -144,29 +144,6 @@ async fn post(
 /// Everything the session has not taken yet, taking it.
 async fn drain(stores: &Stores, session: &Session) -> Vec<Delivery> {
     stores.events.take(&key(session), 10_000).await.unwrap()
-}
-
-/// The deliveries as `Type(subject)` strings, for readable assertions.
-fn describe(deliveries: &[Delivery]) -> Vec<String> {
-    deliveries
-        .iter()
-        .map(|d| match d {
-            Delivery::Resync { .. } => "ResyncEvent".to_owned(),
-            Delivery::Event(e) => {
-                let subject = match &e.event {
-                    Event::Login(p) | Event::Logout(p) => p.user.to_string(),
-                    Event::ChatJoin(j) => format!("{}@{}", j.user, j.chat),
-                    Event::ChatLeave(l) => format!("{}@{}", l.user, l.chat),
-                    Event::SystemMessageChatJoin(s) | Event::SystemMessageChatLeave(s) => {
-                        format!("{}@{}", s.user, s.chat)
-                    }
-                    Event::ChatCreated(c) | Event::ChatRemoved(c) => c.chat.to_string(),
-                    Event::Message(m) => format!("{}@{}:{}", m.user, m.chat, m.text),
-                };
-                format!("{}({subject})", e.event.type_name())
-            }
-        })
-        .collect()
 }
 
 fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, expected: Conflict) {

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Stores;
 use super::doubles::{FakeHasher, MailerMode, ManualClock, RecordingMailer, SequentialTokens};
+use super::{Stores, describe};
 use crate::error::Error;
 use crate::model::event::{Delivery, Event};
 use crate::model::input::{Field, Problem};
@@ -158,29 +158,6 @@ impl Fixture {
     pub async fn events_of(&self, me: &LoggedIn) -> Vec<String> {
         describe(&self.take_all(me).await)
     }
-}
-
-/// `Type(subject)` strings for readable assertions.
-pub fn describe(deliveries: &[Delivery]) -> Vec<String> {
-    deliveries
-        .iter()
-        .map(|d| match d {
-            Delivery::Resync { .. } => "ResyncEvent".to_owned(),
-            Delivery::Event(e) => {
-                let subject = match &e.event {
-                    Event::Login(p) | Event::Logout(p) => p.user.to_string(),
-                    Event::ChatJoin(j) => format!("{}@{}", j.user, j.chat),
-                    Event::ChatLeave(l) => format!("{}@{}", l.user, l.chat),
-                    Event::SystemMessageChatJoin(s) | Event::SystemMessageChatLeave(s) => {
-                        format!("{}@{}", s.user, s.chat)
-                    }
-                    Event::ChatCreated(c) | Event::ChatRemoved(c) => c.chat.to_string(),
-                    Event::Message(m) => format!("{}@{}:{}", m.user, m.chat, m.text),
-                };
-                format!("{}({subject})", e.event.type_name())
-            }
-        })
-        .collect()
 }
 
 macro_rules! assert_err {

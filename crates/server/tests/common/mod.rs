@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use chatty_server::cli::{Cli, Command as CliCommand};
+use chatty_server::config::Settings;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_chatty-server");
 
 /// A server process whose log lines are collected as they come.
@@ -171,4 +174,26 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Settings for a server started in-process: dev defaults, a random loopback port, the cheapest
+/// bcrypt, 2 s polls, then `env` (any `CHATTY_*`, `DATABASE_URL`, `SECRET_KEY`, …).
+pub fn settings(env: &[(&str, &str)]) -> Settings {
+    let cli = Cli {
+        dev: true,
+        config: "/nonexistent/chatty.toml".into(),
+        log_level: None,
+        command: CliCommand::Serve,
+    };
+    let defaults = [
+        ("CHATTY_SERVER_LISTEN_ADDRESS", "127.0.0.1:0"),
+        ("CHATTY_BCRYPT_COST", "4"),
+        ("CHATTY_RESPONSE_TIMEOUT", "2s"),
+    ];
+    let vars = defaults
+        .iter()
+        .chain(env)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Settings::load(&cli, &vars).expect("test settings load").0
 }
