@@ -3,6 +3,7 @@
 mod accounts;
 mod chats;
 mod events;
+mod health;
 mod messages;
 mod sessions;
 
@@ -13,7 +14,9 @@ use crate::static_files;
 /// Registers every API route. Paths match exactly; a wrong method on an API path falls
 /// through to the static files (so `GET` finds no file, 404) or gets 405.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(api("/api/register", web::post().to(accounts::register)))
+    cfg.service(api("/healthz", web::get().to(health::healthz)))
+        .service(api("/readyz", web::get().to(health::readyz)))
+        .service(api("/api/register", web::post().to(accounts::register)))
         .service(api(
             "/api/verifyEmail/{user}/{token}",
             web::get().to(accounts::verify_email),

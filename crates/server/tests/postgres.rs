@@ -273,6 +273,8 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
     )
     .await;
     assert_eq!(status, 503, "{body}");
+    let (status, _, _) = send(&client, "GET", &format!("{base}/readyz"), None, "").await;
+    assert_eq!(status, 503, "not ready while the database is unreachable");
     assert_eq!(
         body.trim(),
         r#"{"error":"service unavailable, try again later"}"#

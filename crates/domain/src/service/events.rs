@@ -100,6 +100,14 @@ impl Services {
         self.ports.events.last_id().await.map_err(Error::from_store)
     }
 
+    /// Readiness: whether the store answers (`GET /readyz`).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn check_ready(&self) -> Result<()> {
+        self.last_event_id().await.map(|_| ())
+    }
+
     /// Checks a client's event cursor (`after=`, `Last-Event-ID`).
     ///
     /// # Errors

@@ -345,3 +345,38 @@ async fn the_web_clients_flows_work_unchanged() {
     assert_eq!(member.get("/api/loggedonly/poll").await.status, 401);
     assert_eq!(member.put("/api/loggedonly/keepalive").await.status, 401);
 }
+
+#[actix_web::test]
+async fn health_and_readiness_report_the_store() {
+    let app = TestApp::spawn().await;
+    let c = app.client();
+    let health = c.get("/healthz").await;
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (200, "{\"status\":\"ok\"}\n")
+    );
+    let ready = c.get("/readyz").await;
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (200, "{\"status\":\"ready\"}\n")
+    );
+    app.store.set_unavailable(true);
+    let down = c.get("/readyz").await;
+    assert_eq!(down.status, 503);
+    assert_eq!(down.error(), "service unavailable, try again later");
+    assert_eq!(
+        c.get("/healthz").await.status,
+        200,
+        "alive even when the store is not"
+    );
+    assert_eq!(
+        c.post("/api/login", r#"{"user":"alice"}"#).await.status,
+        503
+    );
+    app.store.set_unavailable(false);
+    assert_eq!(c.get("/readyz").await.status, 200);
+    assert_eq!(
+        c.post("/api/login", r#"{"user":"alice"}"#).await.status,
+        200
+    );
+}
