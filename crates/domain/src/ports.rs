@@ -173,6 +173,9 @@ pub trait SessionRepository: Send + Sync {
 
     /// Whether the name has a live session.
     async fn is_logged_in(&self, user: &UserName) -> Result<bool, StoreError>;
+
+    /// How many sessions are live.
+    async fn count(&self) -> Result<u64, StoreError>;
 }
 
 /// Chats and who belongs to them.

@@ -6,6 +6,7 @@ mod body;
 mod cors;
 mod error;
 mod json_errors;
+mod metrics;
 mod response;
 mod routes;
 mod session;
@@ -20,6 +21,7 @@ use tracing_actix_web::TracingLogger;
 
 pub use cors::CorsPolicy;
 pub use error::ApiError;
+pub use metrics::Metrics;
 pub use response::EVENT_ID_HEADER;
 pub use session::{COOKIE_NAME, cookie_key};
 pub use state::{Api, ApiState, HttpSettings};
@@ -48,5 +50,6 @@ pub fn app(
         .wrap(ErrorHandlers::new().default_handler(json_errors::rewrite))
         .wrap(sessions)
         .wrap(from_fn(cors::cors))
+        .wrap(from_fn(metrics::measure))
         .wrap(TracingLogger::default())
 }

@@ -15,6 +15,7 @@ use crate::static_files;
 /// through to the static files (so `GET` finds no file, 404) or gets 405.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(api("/healthz", web::get().to(health::healthz)))
+        .service(api("/metrics", web::get().to(crate::metrics::scrape)))
         .service(api("/readyz", web::get().to(health::readyz)))
         .service(api("/api/register", web::post().to(accounts::register)))
         .service(api(

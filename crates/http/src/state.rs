@@ -8,7 +8,10 @@ use actix_web::{HttpRequest, web};
 use chatty_domain::Services;
 use tokio::sync::watch;
 
+use std::sync::Arc;
+
 use crate::cors::CorsPolicy;
+use crate::metrics::Metrics;
 
 /// Settings of the HTTP layer.
 #[derive(Clone)]
@@ -34,6 +37,7 @@ pub struct ApiState {
     pub settings: HttpSettings,
     /// Becomes `true` when the server shuts down: waiting polls return at once.
     pub shutdown: watch::Receiver<bool>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The state as handlers extract it.

@@ -242,4 +242,13 @@ impl SessionRepository for PgStore {
             .map_err(crate::store_error)?;
         Ok(count > 0)
     }
+    async fn count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn().await?;
+        let n: i64 = sessions::table
+            .count()
+            .get_result(&mut *conn)
+            .await
+            .map_err(crate::store_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }

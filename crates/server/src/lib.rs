@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{HttpServer, web};
 use chatty_domain::Services;
-use chatty_http::{ApiState, CorsPolicy, HttpSettings, cookie_key};
+use chatty_http::{ApiState, CorsPolicy, HttpSettings, Metrics, cookie_key};
 use chatty_memory::MemoryStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -102,11 +102,14 @@ impl Application {
             info!(chat.name = %chat, "created default chat {chat}");
         }
 
+        let metrics =
+            Arc::new(Metrics::new().map_err(|e| StartError::Wiring(format!("metrics: {e}")))?);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = web::Data::new(ApiState {
             services: services.clone(),
             settings: http_settings(&settings),
             shutdown: shutdown_rx,
+            metrics: Arc::clone(&metrics),
         });
         let server = HttpServer::new(move || chatty_http::app(state.clone()))
             .listen(listener)
@@ -124,7 +127,7 @@ impl Application {
                 services.clone(),
                 settings.clean_inactive_users_interval,
             )),
-            tokio::spawn(send_mail_forever(services.clone())),
+            tokio::spawn(send_mail_forever(services.clone(), metrics)),
         ];
         if let Store::Postgres(pg) = &wired.store {
             background.push(tokio::spawn(Arc::clone(pg).follow()));
@@ -229,10 +232,15 @@ async fn sweep_forever(services: Services, every: Duration) {
 }
 
 /// Delivers the outbox: right away while there is mail, every [`MAIL_IDLE`] otherwise.
-async fn send_mail_forever(services: Services) {
+async fn send_mail_forever(services: Services, metrics: Arc<Metrics>) {
     loop {
         match services.deliver_due_mail().await {
-            Ok(round) if round.attempted() > 0 => continue,
+            Ok(round) if round.attempted() > 0 => {
+                metrics.mail_sent.inc_by(round.sent as u64);
+                metrics.mail_retried.inc_by(round.retried as u64);
+                metrics.mail_failed.inc_by(round.failed as u64);
+                continue;
+            }
             Ok(_) => {}
             Err(e) => error!(error = %e, "the mail sender cannot read the outbox"),
         }

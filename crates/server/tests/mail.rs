@@ -83,6 +83,11 @@ async fn registration_mails_a_link_that_verifies_the_account() {
         got[1].header("Subject").unwrap(),
         "Your chatty password reset"
     );
+    let (_, metrics, _) = send(&client, "GET", &format!("{base}/metrics"), None, "").await;
+    assert!(
+        metrics.lines().any(|l| l == "chatty_mail_sent_total 2"),
+        "{metrics}"
+    );
     stopper.stop().await;
 }
 

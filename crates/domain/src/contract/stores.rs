@@ -35,6 +35,7 @@ macro_rules! store_contract {
             password_reset_token_works_once_and_only_before_expiry,
             admin_flag_is_stored,
             guest_login_conflicts_with_live_session_in_any_case,
+            live_sessions_are_counted,
             replacing_login_revokes_the_old_token_and_keeps_chats,
             touch_records_activity_only_with_the_right_token,
             ending_a_session_needs_its_token_unless_any_token,
@@ -432,6 +433,24 @@ pub async fn guest_login_conflicts_with_live_session_in_any_case(stores: Stores)
     );
     assert!(stores.sessions.is_logged_in(&user("Alice")).await.unwrap());
     assert!(!stores.sessions.is_logged_in(&user("bob")).await.unwrap());
+}
+
+pub async fn live_sessions_are_counted(stores: Stores) {
+    assert_eq!(stores.sessions.count().await.unwrap(), 0);
+    let alice = guest(&stores, "alice").await;
+    guest(&stores, "bob").await;
+    login_as(&stores, "bob", LoginMode::Replace, at(1)).await;
+    assert_eq!(
+        stores.sessions.count().await.unwrap(),
+        2,
+        "a replaced session is not counted twice"
+    );
+    stores
+        .sessions
+        .end(&key(&alice), false, at(2))
+        .await
+        .unwrap();
+    assert_eq!(stores.sessions.count().await.unwrap(), 1);
 }
 
 pub async fn replacing_login_revokes_the_old_token_and_keeps_chats(stores: Stores) {

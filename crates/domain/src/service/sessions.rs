@@ -194,6 +194,14 @@ impl Services {
         Ok(())
     }
 
+    /// How many users are logged in (for metrics).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn logged_in_count(&self) -> Result<u64> {
+        self.ports.sessions.count().await.map_err(Error::from_store)
+    }
+
     /// The periodic sweep: ends sessions idle for longer than `InactivityTimeout` (with the
     /// events of a logout) and drops events older than the retention window.
     ///

@@ -30,6 +30,7 @@ pub async fn poll(
         after: query.after.as_deref(),
         limit: query.limit.as_deref(),
     };
+    let _waiting = crate::metrics::Raised::new(&api.metrics.waiting_polls);
     let wait = tokio::time::sleep(api.settings.poll_wait);
     let mut shutdown = api.shutdown.clone();
     let give_up = async move {
@@ -38,7 +39,16 @@ pub async fn poll(
             _ = shutdown.wait_for(|stopping| *stopping) => {}
         }
     };
-    Ok(match api.services.poll(&me, request, give_up).await? {
+    let outcome = api.services.poll(&me, request, give_up).await?;
+    if let PollOutcome::Delivered(batch) = &outcome {
+        let shown = if query.limit.is_some() {
+            batch.len()
+        } else {
+            1
+        };
+        api.metrics.events_delivered.inc_by(shown as u64);
+    }
+    Ok(match outcome {
         PollOutcome::Delivered(batch) if query.limit.is_some() => json_ok(&batch),
         PollOutcome::Delivered(batch) => match batch.first() {
             Some(first) => json_ok(first),
@@ -51,6 +61,8 @@ pub async fn poll(
 /// Where an event stream stands.
 struct Stream {
     services: Services,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    _open: crate::metrics::Raised,
     me: LoggedIn,
     cursor: EventId,
     heartbeat: std::time::Duration,
@@ -98,6 +110,7 @@ async fn next_chunk(mut stream: Stream) -> Option<(Result<Bytes, actix_web::Erro
                 text.push_str(&sse_event(delivery));
                 stream.cursor = delivery.id();
             }
+            stream.metrics.events_delivered.inc_by(batch.len() as u64);
             Some((Ok(Bytes::from(text)), stream))
         }
         Ok(PollOutcome::TimedOut) if !*stream.shutdown.borrow() => {
@@ -129,6 +142,8 @@ pub async fn stream(
     };
     let state = Stream {
         services: api.services.clone(),
+        metrics: api.metrics.clone(),
+        _open: crate::metrics::Raised::new(&api.metrics.open_streams),
         me,
         cursor,
         heartbeat: api.settings.poll_wait,

@@ -380,3 +380,43 @@ async fn health_and_readiness_report_the_store() {
         200
     );
 }
+
+#[actix_web::test]
+async fn metrics_count_requests_sessions_and_events_in_prometheus_format() {
+    let app = TestApp::spawn().await;
+    let alice = app.guest("alice").await;
+    alice.join("Main").await;
+    alice.say("Main", "hello").await;
+    alice.events(4).await;
+    app.client().get("/nothing/here").await;
+    let reply = app.client().get("/metrics").await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = reply.body;
+    for line in [
+        "chatty_http_requests_total{method=\"POST\",route=\"/api/loggedonly/postMessage\",status=\"200\"} 1",
+        "chatty_http_requests_total{method=\"GET\",route=\"other\",status=\"404\"} 1",
+        "chatty_logged_in_users 1",
+        "chatty_events_delivered_total 4",
+        "chatty_waiting_polls 0",
+        "chatty_open_event_streams 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    assert!(text.contains(
+        "chatty_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/login\""
+    ));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("chatty_events_appended ") && l != "chatty_events_appended 0")
+    );
+    assert!(text.contains("chatty_mail_sent_total 0"));
+}
