@@ -16,3 +16,15 @@ lint:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Start the machine's PostgreSQL cluster if it is not running (the tests also do this).
+db-up:
+    pg_isready -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
+
+# Build the container image.
+docker:
+    docker build -f deploy/Dockerfile -t chatty .
+
+# The delivery soak, larger than in CI: no lost, duplicated or reordered event allowed.
+soak clients="200" posters="8" seconds="60":
+    SOAK_CLIENTS={{clients}} SOAK_POSTERS={{posters}} SOAK_SECONDS={{seconds}} cargo test -p chatty-server --test soak -- --nocapture

@@ -1,6 +1,8 @@
 //! Accounts: registration, e-mail verification, resending the link, password reset
 //! (original-spec.md §5.1–5.4, api.md §2 items 2, 6–10).
 
+use std::time::Duration;
+
 use awc::http::Method;
 use serde_json::json;
 
@@ -527,10 +529,41 @@ async fn verify_email_decodes_user_names_with_spaces_and_unicode() {
         c.get(&format!("/api/verifyEmail/{encoded}/{token}"))
             .await
             .assert_empty_ok();
-        let reply = c.post("/api/authorize", &credentials(name, "secret1")).await;
+        let reply = c
+            .post("/api/authorize", &credentials(name, "secret1"))
+            .await;
         assert_eq!(reply.status, 200, "{name}: {reply:?}");
         assert_eq!(reply.json()["user"], name);
     }
+}
+
+#[actix_web::test]
+async fn an_expired_activation_link_is_refused_and_a_resent_one_works() {
+    let app = TestApp::spawn_with(|s| s.activation_token_ttl = Duration::from_millis(500)).await;
+    let c = register(&app, "alice").await;
+    let token = app.activation_token("alice").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let reply = c.get(&format!("/api/verifyEmail/alice/{token}")).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.error(), "bad activation token");
+    c.post("/api/resendVerification", r#"{"user":"alice"}"#)
+        .await
+        .assert_empty_ok();
+    let fresh = app.activation_token("alice").await;
+    c.get(&format!("/api/verifyEmail/alice/{fresh}"))
+        .await
+        .assert_empty_ok();
+}
+
+#[actix_web::test]
+async fn a_used_activation_link_still_answers_200_after_it_expired() {
+    let app = TestApp::spawn_with(|s| s.activation_token_ttl = Duration::from_millis(500)).await;
+    let c = register_verified(&app, "alice").await;
+    let token = app.activation_token("alice").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    c.get(&format!("/api/verifyEmail/alice/{token}"))
+        .await
+        .assert_empty_ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -771,6 +804,29 @@ async fn a_reset_token_works_only_once() {
             .status,
         200,
         "the refused second reset changed nothing"
+    );
+}
+
+#[actix_web::test]
+async fn an_expired_reset_token_is_refused() {
+    let app = TestApp::spawn_with(|s| s.reset_token_ttl = Duration::from_millis(500)).await;
+    let c = register_verified(&app, "alice").await;
+    c.post("/api/requestResetPassword", r#"{"user":"alice"}"#)
+        .await
+        .assert_empty_ok();
+    let token = app.reset_token("alice").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let reply = c
+        .post("/api/resetPassword", &reset("alice", &token, "newpass1"))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.error(), "bad reset password token");
+    assert_eq!(
+        c.post("/api/authorize", &credentials("alice", "secret1"))
+            .await
+            .status,
+        200,
+        "the password is unchanged"
     );
 }
 

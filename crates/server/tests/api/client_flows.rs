@@ -40,9 +40,7 @@ fn report<'a>(chats: &'a Value, chat: &str) -> &'a Value {
 async fn page_load(tab: &Actor) -> Value {
     let resumed = tab.post("/api/loggedonly/login", "{}").await;
     assert_eq!(resumed.status, 200, "{resumed:?}");
-    tab.put("/api/loggedonly/keepalive")
-        .await
-        .assert_empty_ok();
+    tab.put("/api/loggedonly/keepalive").await.assert_empty_ok();
     let chats = tab.get("/api/loggedonly/getChats").await;
     assert_eq!(chats.status, 200, "{chats:?}");
     resumed.json()
@@ -83,7 +81,12 @@ async fn a_page_reload_resumes_the_session_from_the_cookie_and_keeps_the_chats()
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| (u["user"].as_str().unwrap(), u["verified"].as_bool().unwrap()))
+        .map(|u| {
+            (
+                u["user"].as_str().unwrap(),
+                u["verified"].as_bool().unwrap(),
+            )
+        })
         .collect();
     users.sort_unstable();
     assert_eq!(users, [("alice", false), ("bob", false)]);
@@ -94,7 +97,10 @@ async fn a_page_reload_resumes_the_session_from_the_cookie_and_keeps_the_chats()
     let reply = reloaded.get("/api/loggedonly/poll?limit=100").await;
     assert_eq!(reply.status, 200, "{reply:?}");
     let events = describe(reply.json().as_array().unwrap());
-    assert_eq!(events.first().map(String::as_str), Some("LoginEvent(alice)"));
+    assert_eq!(
+        events.first().map(String::as_str),
+        Some("LoginEvent(alice)")
+    );
     // The reload made nobody leave or join (no leave/join storm in the chat).
     let reply = bob.get("/api/loggedonly/poll?limit=100").await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -103,10 +109,7 @@ async fn a_page_reload_resumes_the_session_from_the_cookie_and_keeps_the_chats()
     } else {
         describe(reply.json().as_array().unwrap())
     };
-    assert!(
-        !seen.iter().any(|e| e.contains("Chat")),
-        "bob saw {seen:?}"
-    );
+    assert!(!seen.iter().any(|e| e.contains("Chat")), "bob saw {seen:?}");
     assert_eq!(
         reloaded.say("Main", "back again").await.status,
         200,
@@ -213,7 +216,10 @@ async fn the_reset_form_sets_a_new_password_that_the_login_form_then_uses() {
         .post("/api/authorize", &credentials("alice", "newpass1"))
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(browser.post("/api/login", &login("alice")).await.status, 409);
+    assert_eq!(
+        browser.post("/api/login", &login("alice")).await.status,
+        409
+    );
     assert_eq!(page_load(&browser).await["verified"], true);
 
     // The tab logged in before the reset finds its session gone and logs out.
@@ -284,7 +290,12 @@ async fn a_guest_chats_the_way_the_web_client_does() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| (u["user"].as_str().unwrap(), u["verified"].as_bool().unwrap()))
+        .map(|u| {
+            (
+                u["user"].as_str().unwrap(),
+                u["verified"].as_bool().unwrap(),
+            )
+        })
         .collect();
     users.sort_unstable();
     assert_eq!(users, [("alice", false), ("bob", false)]);

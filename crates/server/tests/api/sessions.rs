@@ -1,6 +1,8 @@
 //! Sessions: guest login, password login, resume, logout, keepalive and the session cookie
 //! (original-spec.md §4, api.md §2 items 1, 4, 6, 9, 12).
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::helpers::{Actor, Reply, TestApp};
@@ -90,10 +92,7 @@ async fn guest_login_answers_the_user_with_status_as_json() {
 #[actix_web::test]
 async fn the_session_cookie_is_http_only_lax_site_wide_for_a_week_and_not_secure_in_dev() {
     let app = TestApp::spawn().await;
-    let reply = app
-        .client()
-        .post("/api/login", &login("wonderland"))
-        .await;
+    let reply = app.client().post("/api/login", &login("wonderland")).await;
     let cookies: Vec<_> = reply.headers.get_all("set-cookie").collect();
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     let cookie = cookies[0].to_str().unwrap();
@@ -106,9 +105,7 @@ async fn the_session_cookie_is_http_only_lax_site_wide_for_a_week_and_not_secure
         );
     }
     assert!(
-        !attributes
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case("Secure")),
+        !attributes.iter().any(|a| a.eq_ignore_ascii_case("Secure")),
         "dev-mode tests run on plain HTTP: {cookie}"
     );
 }
@@ -122,6 +119,15 @@ async fn the_session_cookie_is_secure_when_configured() {
     let attributes: Vec<&str> = cookie.split(';').skip(1).map(str::trim).collect();
     assert!(attributes.contains(&"Secure"), "{cookie}");
     assert!(attributes.contains(&"HttpOnly"), "{cookie}");
+}
+
+#[actix_web::test]
+async fn the_session_cookie_lives_as_long_as_configured() {
+    let app = TestApp::spawn_with(|s| s.cookie_max_age = Duration::from_secs(60)).await;
+    let reply = app.client().post("/api/login", &login("alice")).await;
+    let cookie = reply.header("set-cookie").unwrap();
+    let attributes: Vec<&str> = cookie.split(';').skip(1).map(str::trim).collect();
+    assert!(attributes.contains(&"Max-Age=60"), "{cookie}");
 }
 
 #[actix_web::test]
@@ -218,7 +224,14 @@ async fn guest_login_refuses_bad_names_with_a_message_naming_the_user_field() {
 async fn guest_login_answers_cannot_parse_data_for_bodies_that_are_not_the_expected_json() {
     let app = TestApp::spawn().await;
     let c = app.client();
-    for body in ["", "[]", "{", r#"{"user":1}"#, r#"{"user":["x"]}"#, "\"alice\""] {
+    for body in [
+        "",
+        "[]",
+        "{",
+        r#"{"user":1}"#,
+        r#"{"user":["x"]}"#,
+        "\"alice\"",
+    ] {
         let reply = c.post("/api/login", body).await;
         assert_eq!(reply.status, 400, "{body}");
         assert_eq!(reply.error(), "cannot parse data", "{body}");
@@ -259,12 +272,15 @@ async fn authorize_answers_the_verified_user_with_status_and_sets_the_cookie() {
         reply.header("content-type").as_deref(),
         Some("application/json")
     );
-    assert!(
-        reply
-            .header("set-cookie")
-            .unwrap()
-            .starts_with("chatty=")
-    );
+    let cookie = reply.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("chatty="), "{cookie}");
+    let attributes: Vec<&str> = cookie.split(';').skip(1).map(str::trim).collect();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=604800"] {
+        assert!(
+            attributes.contains(&attribute),
+            "{attribute} missing: {cookie}"
+        );
+    }
     alice
         .put("/api/loggedonly/keepalive")
         .await
@@ -462,19 +478,18 @@ async fn resume_answers_the_user_with_status_and_replaces_the_cookie() {
         reply.body,
         "{\"user\":\"alice\",\"verified\":false,\"admin\":false,\"bot\":false}\n"
     );
-    assert!(
-        reply
-            .header("set-cookie")
-            .unwrap()
-            .starts_with("chatty=")
-    );
+    assert!(reply.header("set-cookie").unwrap().starts_with("chatty="));
     assert!(alice.cookie().is_some());
     assert_ne!(alice.cookie(), old, "a fresh cookie");
     alice
         .put("/api/loggedonly/keepalive")
         .await
         .assert_empty_ok();
-    assert_not_logged_in(&with_cookie(&app, old).put("/api/loggedonly/keepalive").await);
+    assert_not_logged_in(
+        &with_cookie(&app, old)
+            .put("/api/loggedonly/keepalive")
+            .await,
+    );
 }
 
 #[actix_web::test]
@@ -598,6 +613,39 @@ async fn keepalive_answers_an_empty_200_to_a_session() {
 async fn keepalive_without_a_session_is_401() {
     let app = TestApp::spawn().await;
     assert_not_logged_in(&app.client().put("/api/loggedonly/keepalive").await);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inactivity
+
+#[actix_web::test]
+async fn an_idle_session_expires_and_any_request_counts_as_activity() {
+    let app = TestApp::spawn_with(|s| {
+        s.inactivity_timeout = Duration::from_millis(1500);
+        s.clean_inactive_users_interval = Duration::from_millis(100);
+    })
+    .await;
+    let reader = app.guest("alice").await;
+    let pinger = app.guest("bob").await;
+    let idle = app.guest("carol").await;
+    assert_eq!(idle.join("Main").await.status, 200);
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(reader.get("/api/loggedonly/getChats").await.status, 200);
+        pinger
+            .put("/api/loggedonly/keepalive")
+            .await
+            .assert_empty_ok();
+    }
+    assert_not_logged_in(&idle.put("/api/loggedonly/keepalive").await);
+    reader
+        .put("/api/loggedonly/keepalive")
+        .await
+        .assert_empty_ok();
+    // The expired name is free again, and its chats were dropped.
+    let carol = app.guest("carol").await;
+    let chats = carol.get("/api/loggedonly/getChats").await.json();
+    assert_eq!(report(&chats, "Main")["joined"], false, "{chats}");
 }
 
 // ---------------------------------------------------------------------------------------------
