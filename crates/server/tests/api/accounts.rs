@@ -473,7 +473,15 @@ async fn verify_email_for_an_unknown_user_is_400_user_does_not_exist() {
     register(&app, "alice").await;
     let token = app.activation_token("alice").await;
     let c = app.client();
-    for user in ["nobody", "alic", "Bot"] {
+    let long = "a".repeat(60);
+    for user in [
+        "nobody",
+        "alic",
+        "Bot",
+        "%20alice",
+        "al%00ice",
+        long.as_str(),
+    ] {
         let reply = c.get(&format!("/api/verifyEmail/{user}/{token}")).await;
         assert_eq!(reply.status, 400, "{user}");
         assert_eq!(reply.error(), "user doesn't exist", "{user}");
@@ -496,6 +504,9 @@ async fn verify_email_with_a_wrong_token_is_400_bad_activation_token() {
         token.to_uppercase(),
         format!("{token}x"),
         bobs,
+        "%00".to_owned(),
+        "%20".to_owned(),
+        "x".repeat(5000),
     ] {
         if wrong == token {
             continue;

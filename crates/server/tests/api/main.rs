@@ -10,4 +10,5 @@ mod helpers;
 
 mod edges;
 mod events;
+mod openapi;
 mod routes;
