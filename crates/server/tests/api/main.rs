@@ -8,7 +8,10 @@
 
 mod helpers;
 
+mod accounts;
+mod client_flows;
 mod edges;
 mod events;
 mod openapi;
 mod routes;
+mod sessions;
