@@ -100,18 +100,13 @@ pub async fn wire(settings: &Settings, public_url: &str) -> Result<Wired, BoxErr
                 },
             )?);
             info!(migrations = applied.len(), "using the Postgres store");
-            let ports = Ports {
-                accounts: pg.clone(),
-                sessions: pg.clone(),
-                chats: pg.clone(),
-                messages: pg.clone(),
-                events: pg.clone(),
-                outbox: pg.clone(),
+            let ports = Ports::on_store(
+                Arc::clone(&pg),
                 mailer,
                 hasher,
-                clock: Arc::new(SystemClock),
-                tokens: Arc::new(RandomTokens),
-            };
+                Arc::new(SystemClock),
+                Arc::new(RandomTokens),
+            );
             (Store::Postgres(pg), ports)
         }
         None => {
@@ -120,18 +115,13 @@ pub async fn wire(settings: &Settings, public_url: &str) -> Result<Wired, BoxErr
                 event_retention_count: settings.event_retention_count,
                 ..MemoryLimits::default()
             }));
-            let ports = Ports {
-                accounts: memory.clone(),
-                sessions: memory.clone(),
-                chats: memory.clone(),
-                messages: memory.clone(),
-                events: memory.clone(),
-                outbox: memory.clone(),
+            let ports = Ports::on_store(
+                Arc::clone(&memory),
                 mailer,
                 hasher,
-                clock: Arc::new(SystemClock),
-                tokens: Arc::new(RandomTokens),
-            };
+                Arc::new(SystemClock),
+                Arc::new(RandomTokens),
+            );
             (Store::Memory(memory), ports)
         }
     };

@@ -38,6 +38,39 @@ pub struct Ports {
     pub tokens: Arc<dyn TokenSource>,
 }
 
+impl Ports {
+    /// Every storage port from one store that implements them all, with the other adapters.
+    pub fn on_store<S>(
+        store: Arc<S>,
+        mailer: Arc<dyn Mailer>,
+        hasher: Arc<dyn PasswordHasher>,
+        clock: Arc<dyn Clock>,
+        tokens: Arc<dyn TokenSource>,
+    ) -> Self
+    where
+        S: AccountRepository
+            + SessionRepository
+            + ChatRepository
+            + MessageRepository
+            + EventLog
+            + MailOutbox
+            + 'static,
+    {
+        Self {
+            accounts: store.clone(),
+            sessions: store.clone(),
+            chats: store.clone(),
+            messages: store.clone(),
+            events: store.clone(),
+            outbox: store,
+            mailer,
+            hasher,
+            clock,
+            tokens,
+        }
+    }
+}
+
 /// The settings the rules depend on. Defaults are those of the original server and api.md.
 #[derive(Debug, Clone)]
 pub struct Policy {
