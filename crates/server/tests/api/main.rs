@@ -9,9 +9,12 @@
 mod helpers;
 
 mod accounts;
+mod chats;
 mod client_flows;
 mod edges;
 mod events;
+mod http_edges;
+mod messages;
 mod openapi;
 mod routes;
 mod sessions;
