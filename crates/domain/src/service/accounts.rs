@@ -10,6 +10,7 @@ use crate::model::input::Field;
 use crate::model::mail::OutgoingMail;
 use crate::model::name::UserName;
 use crate::model::secret::{Password, Token};
+use crate::model::time::Timestamp;
 use crate::model::user::{ExpiringToken, NewAccount};
 use crate::ports::{Conflict, SessionKey};
 
@@ -61,10 +62,7 @@ impl Services {
             .await
             .map_err(Error::Internal)?;
         let now = self.ports.clock.now();
-        let activation = ExpiringToken {
-            token: self.ports.tokens.token(),
-            expires_at: now.plus(self.policy.activation_ttl),
-        };
+        let activation = self.fresh_token(now, self.policy.activation_ttl);
         let mail = self.activation_mail(&name, &email, &activation.token);
         let account = NewAccount {
             name,
@@ -148,10 +146,7 @@ impl Services {
             return Ok(());
         }
         let now = self.ports.clock.now();
-        let activation = ExpiringToken {
-            token: self.ports.tokens.token(),
-            expires_at: now.plus(self.policy.activation_ttl),
-        };
+        let activation = self.fresh_token(now, self.policy.activation_ttl);
         let mail = self.activation_mail(&account.name, &account.email, &activation.token);
         self.ports
             .accounts
@@ -184,10 +179,7 @@ impl Services {
             return Ok(());
         };
         let now = self.ports.clock.now();
-        let reset = ExpiringToken {
-            token: self.ports.tokens.token(),
-            expires_at: now.plus(self.policy.reset_ttl),
-        };
+        let reset = self.fresh_token(now, self.policy.reset_ttl);
         let link = self.policy.reset_form_url.as_ref().map(|form| {
             let sep = if form.contains('?') { '&' } else { '?' };
             format!(
@@ -278,6 +270,14 @@ impl Services {
             Ok(()) => Ok(()),
             Err(crate::ports::StoreError::NotFound(_)) => Err(Error::UnknownUser),
             Err(e) => Err(Error::from_store(e)),
+        }
+    }
+
+    /// A new token from the token source, valid for `ttl` from `now`.
+    fn fresh_token(&self, now: Timestamp, ttl: std::time::Duration) -> ExpiringToken {
+        ExpiringToken {
+            token: self.ports.tokens.token(),
+            expires_at: now.plus(ttl),
         }
     }
 
