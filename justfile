@@ -21,6 +21,15 @@ ci:
 db-up:
     pg_isready -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
 
+# The web client end to end in headless Chromium (two people chatting).
+e2e:
+    cargo test -p chatty-server --test browser -- --nocapture
+
+# The load benchmark on the in-memory store and on Postgres (release build; see docs/benchmark.md).
+bench *ARGS:
+    cargo build --release -p chatty-server -p chatty-bench
+    target/release/chatty-bench {{ARGS}}
+
 # Build the container image.
 docker:
     docker build -f deploy/Dockerfile -t chatty .

@@ -74,7 +74,10 @@ fn chromium() -> PathBuf {
 
 /// Installs the script's locked npm dependencies (playwright-core, no browser download).
 fn npm_dependencies(dir: &Path) {
-    if dir.join("node_modules/playwright-core/package.json").is_file() {
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
         return;
     }
     assert!(

@@ -71,3 +71,198 @@ fn the_example_config_without_secrets_refuses_to_start_with_one_line() {
     assert_ne!(code, 0);
     assert!(output.contains("SECRET_KEY"), "{output}");
 }
+
+fn deploy_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy")
+        .join(name)
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// nginx, installed with apt-get on a bare Debian machine when this process may do so.
+fn nginx() -> PathBuf {
+    if let Some(path) = on_path("nginx") {
+        return path;
+    }
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root && on_path("apt-get").is_some() {
+        eprintln!("no nginx found: installing Debian's nginx with apt-get");
+        let _ = std::process::Command::new("apt-get")
+            .args(["install", "-y", "-qq", "nginx"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status();
+        if let Some(path) = on_path("nginx") {
+            return path;
+        }
+    }
+    panic!("checking deploy/nginx.conf needs nginx: apt-get install nginx");
+}
+
+/// The upstream servers of deploy/nginx.conf, as `host:port`.
+fn nginx_upstreams(conf: &str) -> Vec<String> {
+    let upstream = conf
+        .split("upstream chatty {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("nginx.conf has an `upstream chatty` block");
+    upstream
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("server "))
+        .map(|s| s.trim_end_matches(';').trim().to_owned())
+        .collect()
+}
+
+/// `nginx -t` on the compose file's nginx configuration, inside a minimal main configuration
+/// as the nginx image provides. The compose service names resolve only inside compose's
+/// network, so the test copy points them at 127.0.0.1; everything else is checked as is.
+#[test]
+fn the_load_balancer_configuration_passes_nginx_t() {
+    let nginx = nginx();
+    let conf = std::fs::read_to_string(deploy_file("nginx.conf")).unwrap();
+    let upstreams = nginx_upstreams(&conf);
+    assert_eq!(upstreams, ["chatty-a:8080", "chatty-b:8080"]);
+    let mut local = conf.clone();
+    for upstream in &upstreams {
+        let port = upstream.rsplit(':').next().unwrap();
+        local = local.replace(upstream.as_str(), &format!("127.0.0.1:{port}"));
+    }
+    let dir = common::temp_file("nginx-check", "");
+    std::fs::remove_file(&dir).ok();
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    std::fs::write(dir.join("chatty.conf"), local).unwrap();
+    let main = format!(
+        "pid {dir}/nginx.pid;\nerror_log {dir}/logs/error.log;\nevents {{}}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {dir};\n  proxy_temp_path {dir};\n  \
+         include {dir}/chatty.conf;\n}}\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), main).unwrap();
+    let out = std::process::Command::new(nginx)
+        .args(["-t", "-p"])
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nginx -t failed:\n{said}");
+    assert!(said.contains("syntax is ok"), "{said}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// deploy/compose.yaml as JSON, parsed by Python's YAML library (there is no Docker engine
+/// to run `docker compose config` here).
+fn compose() -> serde_json::Value {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+        ])
+        .arg(deploy_file("compose.yaml"))
+        .output()
+        .expect("checking deploy/compose.yaml needs python3 with PyYAML");
+    assert!(
+        out.status.success(),
+        "deploy/compose.yaml does not parse as YAML (or PyYAML is missing: pip install pyyaml):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_compose_file_wires_postgres_two_instances_and_the_load_balancer() {
+    let compose = compose();
+    let services = compose["services"].as_object().expect("services");
+    let conf = std::fs::read_to_string(deploy_file("nginx.conf")).unwrap();
+
+    // Every upstream of the load balancer is a chatty service of this file.
+    for upstream in nginx_upstreams(&conf) {
+        let name = upstream.split(':').next().unwrap();
+        let service = &services
+            .get(name)
+            .unwrap_or_else(|| panic!("nginx upstream {name} is not a compose service"));
+        assert_eq!(service["build"]["dockerfile"], "deploy/Dockerfile");
+        let env = &service["environment"];
+        for key in ["DATABASE_URL", "SECRET_KEY", "SENDGRID_KEY"] {
+            assert!(env[key].is_string(), "{name} sets {key}");
+        }
+        let db = env["DATABASE_URL"].as_str().unwrap();
+        assert!(db.contains("@db:5432/"), "{name} uses the db service: {db}");
+        assert_eq!(
+            service["depends_on"]["db"]["condition"], "service_healthy",
+            "{name} waits for Postgres"
+        );
+    }
+    assert!(services["db"]["healthcheck"]["test"].is_array());
+
+    let proxy = services
+        .values()
+        .find(|s| s["image"].as_str().is_some_and(|i| i.starts_with("nginx")))
+        .expect("an nginx service");
+    let volumes: Vec<&str> = proxy["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        volumes.iter().any(|v| v.starts_with("./nginx.conf:")),
+        "the proxy mounts deploy/nginx.conf: {volumes:?}"
+    );
+    assert!(
+        deploy_file("nginx.conf").is_file() && deploy_file("Dockerfile").is_file(),
+        "the files compose refers to exist"
+    );
+}
+
+#[test]
+fn the_image_is_multi_stage_runs_unprivileged_and_carries_the_web_client() {
+    let dockerfile = std::fs::read_to_string(deploy_file("Dockerfile")).unwrap();
+    let stages = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .count();
+    assert!(stages >= 2, "a build stage and a runtime stage");
+    let user = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("USER "))
+        .last()
+        .expect("a USER line");
+    assert_ne!(user.trim(), "root");
+    let static_copy = dockerfile
+        .lines()
+        .find(|l| l.starts_with("COPY static/"))
+        .expect("the web client is copied into the image");
+    let target = static_copy.split_whitespace().last().unwrap();
+    assert!(
+        dockerfile.contains(&format!(
+            "CHATTY_STATIC_DIR={}",
+            target.trim_end_matches('/')
+        )),
+        "the server serves the directory the client was copied to"
+    );
+    // Everything the image copies from the repository exists.
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let source = line.split_whitespace().nth(1).unwrap();
+        if source != "." {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(source);
+            assert!(path.exists(), "{source} exists");
+        }
+    }
+}

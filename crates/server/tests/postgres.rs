@@ -300,3 +300,136 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
     assert!(recovered, "the server did not recover");
     stopper.stop().await;
 }
+
+/// deploy/import-from-go.sh moves the original server's accounts, chats and messages into
+/// chatty: passwords keep working, message ids are kept, and what chatty's rules refuse is
+/// skipped rather than half-copied.
+#[actix_web::test]
+async fn the_go_servers_data_imports_and_its_passwords_keep_working() {
+    use chatty_domain::Password;
+    use chatty_domain::ports::PasswordHasher;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+    let old = TestDatabase::new().await;
+    let new = TestDatabase::new().await;
+    let hash = chatty_system::BcryptHasher::new(4)
+        .unwrap()
+        .hash(&Password::parse("secret1").unwrap())
+        .await
+        .unwrap();
+    // The Go server wrote `$2a$` hashes; the algorithm is the same.
+    let go_hash = hash.as_str().replacen("$2b$", "$2a$", 1);
+    let mut c = AsyncPgConnection::establish(old.url()).await.unwrap();
+    c.batch_execute(&format!(
+        r#"CREATE SCHEMA go;
+        CREATE TABLE go.users (id SERIAL PRIMARY KEY, "user" VARCHAR(50) NOT NULL UNIQUE,
+            email VARCHAR(50) NOT NULL UNIQUE, email_activation_token VARCHAR(50) NOT NULL,
+            verified BOOLEAN NOT NULL DEFAULT FALSE, password_hash VARCHAR(255) NOT NULL,
+            admin BOOLEAN NOT NULL DEFAULT FALSE,
+            password_reset_token VARCHAR(50) NOT NULL DEFAULT '',
+            bot BOOLEAN NOT NULL DEFAULT FALSE);
+        CREATE TABLE go.chats (chat VARCHAR(50) NOT NULL UNIQUE);
+        CREATE TABLE go.messages (id SERIAL PRIMARY KEY, user_id INTEGER NOT NULL,
+            "user" VARCHAR(50) NOT NULL, chat VARCHAR(50) NOT NULL, text TEXT NOT NULL,
+            time TIMESTAMP NOT NULL, verified BOOLEAN DEFAULT FALSE,
+            bot BOOLEAN NOT NULL DEFAULT FALSE);
+        INSERT INTO go.users ("user", email, email_activation_token, verified, password_hash)
+        VALUES ('alice', 'alice@example.org', 'tok1', true, '{go_hash}'),
+               ('Alice', 'other@example.org', 'tok2', true, '{go_hash}'),
+               ('bob', 'bob@example.org', 'tok3', false, '{go_hash}');
+        INSERT INTO go.chats VALUES ('Main'), ('Garden'), ('');
+        INSERT INTO go.messages (id, user_id, "user", chat, text, time, verified) VALUES
+            (7, 1, 'alice', 'Garden', 'from the old days, it''s "quoted", with a comma',
+             '2020-06-10 07:56:05', true),
+            (8, -1, 'guest', 'Garden', '', '2020-06-10 07:56:06', NULL),
+            (9, -1, 'guest', 'Gone', 'chat removed long ago', '2020-06-10 07:56:07', NULL);"#
+    ))
+    .await
+    .unwrap();
+    drop(c);
+
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/import-from-go.sh");
+    let old_url = format!("{}?options=-csearch_path%3Dgo", old.url());
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args([&old_url, new.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let client = awc::Client::default();
+    let (base, stopper, _) = start(&new).await;
+    let url = |path: &str| format!("{base}{path}");
+    let (status, body, cookie) = send(
+        &client,
+        "POST",
+        &url("/api/authorize"),
+        None,
+        r#"{"user":"alice","password":"secret1"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""verified":true"#), "{body}");
+    let cookie = cookie.unwrap();
+    let (status, body, _) = send(
+        &client,
+        "POST",
+        &url("/api/authorize"),
+        None,
+        r#"{"user":"bob","password":"secret1"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body.trim_end()),
+        (403, r#"{"error":"email is not verified"}"#)
+    );
+
+    let (status, body, _) = send(
+        &client,
+        "POST",
+        &url("/api/loggedonly/joinChat"),
+        Some(&cookie),
+        r#"{"chat":"Garden"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    let messages = report["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{body}");
+    assert_eq!(messages[0]["id"], 7);
+    assert_eq!(messages[0]["time"], 1_591_775_765);
+    assert_eq!(
+        messages[0]["text"],
+        r#"from the old days, it's "quoted", with a comma"#
+    );
+    let (status, body, _) = send(
+        &client,
+        "POST",
+        &url("/api/loggedonly/postMessage"),
+        Some(&cookie),
+        r#"{"chat":"Garden","text":"new"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let posted: Value = serde_json::from_str(&body).unwrap();
+    assert!(posted["id"].as_u64().unwrap() > 7, "{body}");
+
+    let (_, body, _) = send(
+        &client,
+        "GET",
+        &url("/api/loggedonly/getChats"),
+        Some(&cookie),
+        "",
+    )
+    .await;
+    let chats: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let mut names: Vec<&str> = chats.iter().filter_map(|c| c["chat"].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Garden", "Main"]);
+    stopper.stop().await;
+}
