@@ -44,10 +44,10 @@ fn message() -> Message {
 }
 
 fn envelope(id: u64, event: Event) -> String {
-    json(&Delivery::Event(Arc::new(StoredEvent {
-        id: EventId(id),
+    json(&Delivery::Event(Arc::new(StoredEvent::new(
+        EventId(id),
         event,
-    })))
+    ))))
 }
 
 /// One event of every kind, with whole-second times so that they survive a round trip.
@@ -301,10 +301,10 @@ fn resync_envelope_carries_only_the_time_of_the_last_dropped_event() {
 
 #[test]
 fn delivery_id_and_type_name_come_from_the_stored_event() {
-    let delivery = Delivery::Event(Arc::new(StoredEvent {
-        id: EventId(42),
-        event: Event::chat_created(&chat("Main"), T),
-    }));
+    let delivery = Delivery::Event(Arc::new(StoredEvent::new(
+        EventId(42),
+        Event::chat_created(&chat("Main"), T),
+    )));
     assert_eq!(delivery.id(), EventId(42));
     assert_eq!(delivery.type_name(), "ChatCreatedEvent");
 }
@@ -609,4 +609,23 @@ fn message_text_with_line_breaks_and_markup_round_trips_through_json() {
     let wire = json(&msg);
     let value: serde_json::Value = serde_json::from_str(&wire).unwrap();
     assert_eq!(value["text"], msg.text.as_str());
+}
+
+#[test]
+fn the_shared_envelope_encoding_is_the_serde_encoding() {
+    let events = [
+        Event::chat_created(&chat("Main"), T),
+        Event::login(&user("alice"), T),
+    ];
+    for (i, event) in events.into_iter().enumerate() {
+        let delivery = Delivery::Event(Arc::new(StoredEvent::new(EventId(i as u64 + 1), event)));
+        assert_eq!(delivery.envelope_json(), json(&delivery));
+        // The second call returns the cached text.
+        assert_eq!(delivery.envelope_json(), json(&delivery));
+    }
+    let resync = Delivery::Resync {
+        id: EventId(9),
+        time: T,
+    };
+    assert_eq!(resync.envelope_json(), json(&resync));
 }

@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ContentType, HeaderName, HeaderValue};
-use chatty_domain::Snapshot;
+use chatty_domain::{Delivery, Snapshot};
 use serde::Serialize;
 
 /// Header carrying the last event a snapshot reflects (api.md §3).
@@ -29,6 +29,27 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> HttpRespons
 
 pub fn json_ok<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
     json(StatusCode::OK, value)
+}
+
+/// One poll envelope, or with `many` an array of them, from the events' shared encodings.
+pub fn envelopes(batch: &[Delivery], many: bool) -> HttpResponse {
+    let mut body = String::new();
+    if many {
+        body.push('[');
+        for (i, delivery) in batch.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&delivery.envelope_json());
+        }
+        body.push(']');
+    } else if let Some(first) = batch.first() {
+        body.push_str(&first.envelope_json());
+    }
+    body.push('\n');
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body)
 }
 
 /// A JSON body with the event id the data is consistent with.

@@ -17,7 +17,7 @@ impl State {
 
     fn logged_in_members(&self, chat: &ChatState) -> Vec<UserWithStatus> {
         chat.members
-            .iter()
+            .keys()
             .filter_map(|m| self.sessions.get(m))
             .map(|s| UserWithStatus {
                 user: s.session.user.clone(),
@@ -33,7 +33,7 @@ impl State {
         chat: &ChatState,
         last: usize,
     ) -> ChatReport {
-        let joined = chat.members.contains(viewer);
+        let joined = chat.members.contains_key(viewer);
         let (messages, users) = if joined {
             let skip = chat.messages.len().saturating_sub(last);
             (
@@ -74,8 +74,11 @@ impl ChatRepository for MemoryStore {
 
     async fn remove_chat(&self, chat: &ChatName, now: Timestamp) -> Result<(), StoreError> {
         let mut state = self.lock()?;
-        if state.chats.remove(chat).is_none() {
+        let Some(removed) = state.chats.remove(chat) else {
             return Err(StoreError::NotFound(Missing::Chat));
+        };
+        for (member, since) in removed.members {
+            state.membership_ended(&member, chat, since);
         }
         state.append(
             Event::chat_removed(chat, now),
@@ -102,8 +105,12 @@ impl ChatRepository for MemoryStore {
         let Some((user, flags)) = session else {
             return Err(StoreError::NotFound(Missing::Session));
         };
-        if !room.members.insert(user.clone()) {
+        if room.members.contains_key(&user) {
             return Err(StoreError::Conflict(Conflict::Membership));
+        }
+        let since = EventId(state.last_event_id + 1);
+        if let Some(room) = state.chats.get_mut(chat) {
+            room.members.insert(user.clone(), since);
         }
         state.append_all(
             Event::joined(&user, flags, chat, now),
@@ -123,9 +130,10 @@ impl ChatRepository for MemoryStore {
             .chats
             .get_mut(chat)
             .ok_or(StoreError::NotFound(Missing::Chat))?;
-        let Some(user) = room.members.take(user) else {
+        let Some((user, since)) = room.members.remove_entry(user) else {
             return Err(StoreError::NotFound(Missing::Membership));
         };
+        state.membership_ended(&user, chat, since);
         state.append_all(
             Event::left(&user, chat, now),
             self.limits.event_retention_count,
@@ -138,7 +146,7 @@ impl ChatRepository for MemoryStore {
             .lock()?
             .chats
             .get(chat)
-            .is_some_and(|c| c.members.contains(user)))
+            .is_some_and(|c| c.members.contains_key(user)))
     }
 
     async fn chat_names(&self) -> Result<Vec<ChatName>, StoreError> {

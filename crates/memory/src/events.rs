@@ -1,28 +1,43 @@
-//! The event log: appending with fan-out to session inboxes, reading, waking.
+//! The event log: one shared log, read through each session's view of it, and waking.
+//!
+//! Events are stored once, whatever their audience; who may read an event is decided at read
+//! time from facts fixed when it was appended: a session reads what was appended from its own
+//! login on, minus what its audience excludes, and a chat's events only while the session was
+//! a member (from the join, up to the leave or the chat's removal). Fan-out on write would copy
+//! a pointer into every recipient's inbox: with 10,000 sessions in one chat that is 10,000
+//! writes per event and, for the logins and joins that build such a crowd, memory quadratic in
+//! its size.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatty_domain::ports::{EventLog, Missing, SessionKey, StoreError, Wakeup};
-use chatty_domain::{Audience, Delivery, Event, EventId, Session, StoredEvent, Timestamp};
+use chatty_domain::{
+    Audience, ChatName, Delivery, Event, EventId, Session, StoredEvent, Timestamp, UserName,
+};
 use tokio::sync::watch;
 
-use crate::{MemoryStore, State};
+use crate::{ChatState, MemoryStore, State};
 
-/// A live session with its inbox of events and its server-side cursor.
+/// A live session with its server-side cursor and its ended memberships.
 pub(crate) struct SessionState {
     pub(crate) session: Session,
-    /// Events for this session, in id order.
-    inbox: VecDeque<Arc<StoredEvent>>,
-    /// The highest id retention dropped from the inbox, and that event's time.
-    dropped_through: EventId,
-    dropped_time: Timestamp,
+    /// Memberships that ended while this session was live: their chats' events from that time
+    /// may still be unread.
+    ended: Vec<EndedMembership>,
     /// The server-side cursor of the legacy poll: the last id taken.
     cursor: EventId,
-    /// Bumped on every append to the inbox; dropped with the session, which also wakes
-    /// every waiter.
+    /// Bumped whenever an event this session may read is appended; dropped with the session,
+    /// which also wakes every waiter.
     wake: watch::Sender<()>,
+}
+
+/// A membership that is over: the chat's events with ids in `from..until` were the member's.
+struct EndedMembership {
+    chat: ChatName,
+    from: EventId,
+    until: EventId,
 }
 
 impl SessionState {
@@ -30,24 +45,25 @@ impl SessionState {
         let cursor = EventId(session.first_event.0.saturating_sub(1));
         Self {
             session,
-            inbox: VecDeque::new(),
-            dropped_through: EventId(0),
-            dropped_time: Timestamp::default(),
+            ended: Vec::new(),
             cursor,
             wake: watch::Sender::new(()),
         }
     }
+}
 
-    fn push(&mut self, event: &Arc<StoredEvent>, retention: usize) {
-        self.inbox.push_back(Arc::clone(event));
-        while self.inbox.len() > retention {
-            self.drop_oldest();
-        }
-        self.wake.send_replace(());
-    }
+/// The shared log, bounded by count and age.
+#[derive(Default)]
+pub(crate) struct Log {
+    events: VecDeque<Arc<StoredEvent>>,
+    /// The highest id retention dropped, and that event's time.
+    dropped_through: EventId,
+    dropped_time: Timestamp,
+}
 
+impl Log {
     fn drop_oldest(&mut self) -> bool {
-        match self.inbox.pop_front() {
+        match self.events.pop_front() {
             Some(dropped) => {
                 self.dropped_through = dropped.id;
                 self.dropped_time = dropped.event.time();
@@ -57,61 +73,99 @@ impl SessionState {
         }
     }
 
-    /// Deliveries after `after`, led by a resync notice when retention dropped some of them.
-    fn read(&self, after: EventId, limit: usize) -> Vec<Delivery> {
-        let mut out = Vec::new();
-        let mut after = after;
-        if after < self.dropped_through {
-            out.push(Delivery::Resync {
-                id: self.dropped_through,
-                time: self.dropped_time,
-            });
-            after = self.dropped_through;
-        }
-        let start = self.inbox.partition_point(|e| e.id <= after);
-        out.extend(
-            self.inbox
-                .range(start..)
-                .take(limit.saturating_sub(out.len()))
-                .map(|e| Delivery::Event(Arc::clone(e))),
-        );
-        out
+    fn oldest_kept(&self) -> EventId {
+        self.events
+            .front()
+            .map_or(EventId(self.dropped_through.0 + 1), |e| e.id)
     }
 }
 
+/// Whether `reader` may read `event`, as decided by the state when it was appended.
+fn visible(
+    reader: &SessionState,
+    chats: &BTreeMap<ChatName, ChatState>,
+    event: &StoredEvent,
+) -> bool {
+    if event.id < reader.session.first_event {
+        return false;
+    }
+    match event.event.audience() {
+        Audience::Everyone => true,
+        Audience::EveryoneBut(user) => *user != reader.session.user,
+        Audience::ChatMembers(chat) => {
+            let member_now = chats
+                .get(chat)
+                .and_then(|c| c.members.get(&reader.session.user))
+                .is_some_and(|since| *since <= event.id);
+            member_now
+                || reader
+                    .ended
+                    .iter()
+                    .any(|m| m.chat == *chat && m.from <= event.id && event.id < m.until)
+        }
+    }
+}
+
+/// Deliveries for `reader` after `after`, led by a resync notice when retention dropped
+/// events it had not read; and the id up to which the log was scanned.
+fn read(
+    log: &Log,
+    chats: &BTreeMap<ChatName, ChatState>,
+    reader: &SessionState,
+    after: EventId,
+    limit: usize,
+) -> (Vec<Delivery>, EventId) {
+    let mut out = Vec::new();
+    let mut after = after;
+    if after < log.dropped_through {
+        let first_missed = EventId(after.0 + 1).max(reader.session.first_event);
+        if first_missed <= log.dropped_through {
+            out.push(Delivery::Resync {
+                id: log.dropped_through,
+                time: log.dropped_time,
+            });
+        }
+        after = log.dropped_through;
+    }
+    let mut scanned = after;
+    let start = log.events.partition_point(|e| e.id <= after);
+    for event in log.events.range(start..) {
+        if out.len() >= limit {
+            break;
+        }
+        scanned = event.id;
+        if visible(reader, chats, event) {
+            out.push(Delivery::Event(Arc::clone(event)));
+        }
+    }
+    (out, scanned)
+}
+
 impl State {
-    /// Appends `event` with the next id and hands it to every session in its audience, as the
-    /// state is now.
+    /// Appends `event` with the next id and wakes the sessions that may read it.
     pub(crate) fn append(&mut self, event: Event, retention: usize) {
         self.last_event_id += 1;
-        let stored = Arc::new(StoredEvent {
-            id: EventId(self.last_event_id),
-            event,
-        });
+        let stored = Arc::new(StoredEvent::new(EventId(self.last_event_id), event));
         match stored.event.audience() {
-            Audience::Everyone => {
-                for s in self.sessions.values_mut() {
-                    s.push(&stored, retention);
-                }
-            }
-            Audience::EveryoneBut(user) => {
-                for s in self
-                    .sessions
-                    .values_mut()
-                    .filter(|s| &s.session.user != user)
-                {
-                    s.push(&stored, retention);
-                }
-            }
+            Audience::Everyone => self.sessions.values().for_each(|s| s.wake.send_replace(())),
+            Audience::EveryoneBut(user) => self
+                .sessions
+                .values()
+                .filter(|s| &s.session.user != user)
+                .for_each(|s| s.wake.send_replace(())),
             Audience::ChatMembers(chat) => {
                 if let Some(chat) = self.chats.get(chat) {
-                    for member in &chat.members {
-                        if let Some(s) = self.sessions.get_mut(member) {
-                            s.push(&stored, retention);
+                    for member in chat.members.keys() {
+                        if let Some(s) = self.sessions.get(member) {
+                            s.wake.send_replace(());
                         }
                     }
                 }
             }
+        }
+        self.log.events.push_back(stored);
+        while self.log.events.len() > retention.max(1) {
+            self.log.drop_oldest();
         }
     }
 
@@ -125,9 +179,27 @@ impl State {
         EventId(self.last_event_id + 1)
     }
 
-    fn session_mut(&mut self, key: &SessionKey) -> Result<&mut SessionState, StoreError> {
+    /// Records that `user`'s membership of `chat`, held since `from`, ends before the next
+    /// event, so that the events of its time stay readable.
+    pub(crate) fn membership_ended(&mut self, user: &UserName, chat: &ChatName, from: EventId) {
+        let until = self.next_event_id();
+        let oldest = self.log.oldest_kept();
+        if let Some(s) = self.sessions.get_mut(user) {
+            // Memberships whose events are all gone from the log can no longer matter.
+            s.ended.retain(|m| m.until > oldest);
+            if from < until && until > s.session.first_event {
+                s.ended.push(EndedMembership {
+                    chat: chat.clone(),
+                    from,
+                    until,
+                });
+            }
+        }
+    }
+
+    fn session(&self, key: &SessionKey) -> Result<&SessionState, StoreError> {
         self.sessions
-            .get_mut(&key.user)
+            .get(&key.user)
             .filter(|s| s.session.token.matches(&key.token))
             .ok_or(StoreError::NotFound(Missing::Session))
     }
@@ -140,8 +212,8 @@ impl EventLog for MemoryStore {
     }
 
     async fn subscribe(&self, reader: &SessionKey) -> Result<Wakeup, StoreError> {
-        let mut state = self.lock()?;
-        let mut rx = state.session_mut(reader)?.wake.subscribe();
+        let state = self.lock()?;
+        let mut rx = state.session(reader)?.wake.subscribe();
         Ok(Box::pin(async move {
             // An error means the session ended, which is also a reason to wake.
             let _ = rx.changed().await;
@@ -154,32 +226,36 @@ impl EventLog for MemoryStore {
         after: EventId,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut state = self.lock()?;
-        Ok(state.session_mut(reader)?.read(after, limit))
+        let state = self.lock()?;
+        let session = state.session(reader)?;
+        Ok(read(&state.log, &state.chats, session, after, limit).0)
     }
 
     async fn take(&self, reader: &SessionKey, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-        let mut state = self.lock()?;
-        let session = state.session_mut(reader)?;
-        let batch = session.read(session.cursor, limit);
-        if let Some(last) = batch.last() {
-            session.cursor = last.id();
-        }
+        let mut guard = self.lock()?;
+        let state = &mut *guard;
+        let session = state
+            .sessions
+            .get_mut(&reader.user)
+            .filter(|s| s.session.token.matches(&reader.token))
+            .ok_or(StoreError::NotFound(Missing::Session))?;
+        let (batch, scanned) = read(&state.log, &state.chats, session, session.cursor, limit);
+        // Events skipped as not this session's stay so: the cursor moves past them too.
+        session.cursor = scanned.max(session.cursor);
         Ok(batch)
     }
 
     async fn prune(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
         let mut state = self.lock()?;
         let mut dropped = 0;
-        for session in state.sessions.values_mut() {
-            while session
-                .inbox
-                .front()
-                .is_some_and(|e| e.event.time() < cutoff)
-            {
-                session.drop_oldest();
-                dropped += 1;
-            }
+        while state
+            .log
+            .events
+            .front()
+            .is_some_and(|e| e.event.time() < cutoff)
+        {
+            state.log.drop_oldest();
+            dropped += 1;
         }
         Ok(dropped)
     }

@@ -5,10 +5,10 @@
 //! transaction is: a join, its membership and its events happen together or not at all. The
 //! mutex is never held across an `.await`.
 //!
-//! Events are delivered by fan-out on write: when an event is appended, its audience is
-//! evaluated against the state of that moment and the event (shared, not copied) is pushed to
-//! the inbox of every session in it. Each inbox is bounded by count and age; what retention
-//! drops is remembered so the reader gets a `ResyncEvent` instead of a silent gap.
+//! Events are stored once in a shared log bounded by count and age; each session reads it
+//! through its own view (what it may read was fixed when each event was appended) and only
+//! the sessions an event is for are woken. What retention drops is remembered so a reader
+//! gets a `ResyncEvent` instead of a silent gap.
 
 mod accounts;
 mod chats;
@@ -19,6 +19,8 @@ mod outbox;
 mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use chatty_domain::EventId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -27,13 +29,13 @@ use chatty_domain::{Account, ChatName, Message, UserName};
 
 pub use mailer::LogMailer;
 
-use events::SessionState;
+use events::{Log, SessionState};
 use outbox::OutboxRow;
 
 /// Bounds that keep the dev store's memory in check.
 #[derive(Debug, Clone)]
 pub struct MemoryLimits {
-    /// Events kept per session inbox (`EventRetentionCount`).
+    /// Events kept in the log (`EventRetentionCount`).
     pub event_retention_count: usize,
     /// Messages kept per chat; older ones are forgotten.
     pub messages_per_chat: usize,
@@ -66,13 +68,15 @@ struct State {
     last_message_id: u64,
     sessions: HashMap<UserName, SessionState>,
     last_event_id: u64,
+    log: Log,
     outbox: BTreeMap<u64, OutboxRow>,
     last_mail_id: u64,
 }
 
 #[derive(Default)]
 struct ChatState {
-    members: BTreeSet<UserName>,
+    /// Members, each with the id of the first event of its membership.
+    members: BTreeMap<UserName, EventId>,
     messages: VecDeque<Message>,
 }
 

@@ -15,7 +15,7 @@ impl MessageRepository for MemoryStore {
             .chats
             .get_mut(&message.chat)
             .ok_or(StoreError::NotFound(Missing::Chat))?;
-        if message.membership_required && !chat.members.contains(&message.author) {
+        if message.membership_required && !chat.members.contains_key(&message.author) {
             return Err(StoreError::NotFound(Missing::Membership));
         }
         let stored = Message {

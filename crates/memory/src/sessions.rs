@@ -16,7 +16,7 @@ impl State {
         let user = ended.session.user;
         let mut left: Vec<ChatName> = Vec::new();
         for (name, chat) in &mut self.chats {
-            if chat.members.remove(&user) {
+            if chat.members.remove(&user).is_some() {
                 left.push(name.clone());
             }
         }

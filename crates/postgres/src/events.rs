@@ -232,10 +232,10 @@ async fn deliveries(
     for row in rows {
         let event = Event::from_payload(&row.kind, row.payload)
             .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
-        out.push(Delivery::Event(Arc::new(StoredEvent {
-            id: event_id(row.id),
+        out.push(Delivery::Event(Arc::new(StoredEvent::new(
+            event_id(row.id),
             event,
-        })));
+        ))));
     }
     Ok(out)
 }

@@ -79,7 +79,7 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     /// Events older than this are dropped (`EventRetention`, 10m).
     pub event_retention: Duration,
-    /// Events kept per session (`EventRetentionCount`, 10000).
+    /// Events kept in the log (`EventRetentionCount`, 10000).
     pub event_retention_count: usize,
     /// Activation links work this long (`ActivationTokenTtl`, 48h).
     pub activation_token_ttl: Duration,

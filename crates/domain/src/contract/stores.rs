@@ -51,6 +51,7 @@ macro_rules! store_contract {
             message_ids_increase_across_chats,
             history_pages_backwards_oldest_first,
             chat_events_reach_members_at_the_time_of_the_event,
+            a_removed_chats_earlier_events_still_reach_its_members,
             login_reaches_everyone_logout_everyone_but_the_user,
             chat_creation_and_removal_reach_everyone,
             concurrent_appends_are_never_skipped_by_a_reader,
@@ -1032,6 +1033,42 @@ pub async fn chat_events_reach_members_at_the_time_of_the_event(stores: Stores) 
             "SystemMessageChatLeaveEvent(alice@Main)",
             "MessageEvent(bob@Main:after alice)",
         ]
+    );
+}
+
+/// Events are owed from the moment they happen: removing a chat (or re-creating one of the
+/// same name) changes nothing about what its members were sent before.
+pub async fn a_removed_chats_earlier_events_still_reach_its_members(stores: Stores) {
+    let chats = &stores.chats;
+    chats.create_chat(&chat("Main"), at(0)).await.unwrap();
+    let alice = guest(&stores, "alice").await;
+    let bob = guest(&stores, "bob").await;
+    chats
+        .join(&user("alice"), &chat("Main"), at(0))
+        .await
+        .unwrap();
+    chats
+        .join(&user("bob"), &chat("Main"), at(0))
+        .await
+        .unwrap();
+    drain(&stores, &alice).await;
+    post(&stores, &bob, "Main", "last words").await;
+    chats.remove_chat(&chat("Main"), at(0)).await.unwrap();
+    chats.create_chat(&chat("Main"), at(0)).await.unwrap();
+    chats
+        .join(&user("bob"), &chat("Main"), at(0))
+        .await
+        .unwrap();
+    post(&stores, &bob, "Main", "new chat").await;
+
+    assert_eq!(
+        describe(&drain(&stores, &alice).await),
+        [
+            "MessageEvent(bob@Main:last words)",
+            "ChatRemovedEvent(Main)",
+            "ChatCreatedEvent(Main)",
+        ],
+        "alice keeps what was sent while she was in, and nothing of the new chat"
     );
 }
 

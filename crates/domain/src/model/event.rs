@@ -5,8 +5,9 @@
 //! A poll delivers each event in an envelope `{"event":{…},"type":"<TypeName>","id":<id>}`
 //! (the `id` is ours, api.md §3; old clients ignore it).
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::Error as _;
 use serde::ser::SerializeStruct;
@@ -292,6 +293,64 @@ impl Serialize for Event {
 pub struct StoredEvent {
     pub id: EventId,
     pub event: Event,
+    envelope: EnvelopeCache,
+}
+
+impl StoredEvent {
+    pub fn new(id: EventId, event: Event) -> Self {
+        Self {
+            id,
+            event,
+            envelope: EnvelopeCache::default(),
+        }
+    }
+
+    /// The poll envelope as JSON. It is encoded by the first reader and shared by all the
+    /// others: a message to a thousand members is encoded once, not a thousand times.
+    pub fn envelope_json(&self) -> &str {
+        self.envelope.0.get_or_init(|| {
+            encode(&Envelope {
+                event: &self.event,
+                kind: self.event.type_name(),
+                id: self.id,
+            })
+        })
+    }
+}
+
+/// The encoded envelope of a stored event; a cache, so it takes no part in equality.
+#[derive(Clone, Default)]
+struct EnvelopeCache(OnceLock<Box<str>>);
+
+impl PartialEq for EnvelopeCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for EnvelopeCache {}
+
+impl fmt::Debug for EnvelopeCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
+}
+
+/// `{"event":{…},"type":"…","id":N}`, fields in the original's order.
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    event: &'a T,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: EventId,
+}
+
+fn encode<T: Serialize>(envelope: &Envelope<'_, T>) -> Box<str> {
+    // The domain's payloads are plain data (no maps with non-string keys, no custom errors):
+    // encoding cannot fail.
+    serde_json::to_string(envelope)
+        .unwrap_or_else(|_| "null".to_owned())
+        .into_boxed_str()
 }
 
 /// What a reader receives: an event, or the notice that events meant for it were dropped by
@@ -322,6 +381,21 @@ impl Delivery {
             Delivery::Resync { .. } => "ResyncEvent",
         }
     }
+
+    /// The poll envelope as JSON: shared for events, made for a resync notice.
+    pub fn envelope_json(&self) -> Cow<'_, str> {
+        match self {
+            Delivery::Event(e) => Cow::Borrowed(e.envelope_json()),
+            Delivery::Resync { id, time } => Cow::Owned(
+                encode(&Envelope {
+                    event: &ResyncPayload { time: *time },
+                    kind: "ResyncEvent",
+                    id: *id,
+                })
+                .into(),
+            ),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -333,15 +407,19 @@ struct ResyncPayload {
 /// The poll envelope: `{"event":{…},"type":"…","id":N}`.
 impl Serialize for Delivery {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Envelope", 3)?;
         match self {
-            Delivery::Event(e) => st.serialize_field("event", &e.event)?,
-            Delivery::Resync { time, .. } => {
-                st.serialize_field("event", &ResyncPayload { time: *time })?;
+            Delivery::Event(e) => Envelope {
+                event: &e.event,
+                kind: e.event.type_name(),
+                id: e.id,
             }
+            .serialize(s),
+            Delivery::Resync { id, time } => Envelope {
+                event: &ResyncPayload { time: *time },
+                kind: "ResyncEvent",
+                id: *id,
+            }
+            .serialize(s),
         }
-        st.serialize_field("type", self.type_name())?;
-        st.serialize_field("id", &self.id())?;
-        st.end()
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::error::ApiError;
-use crate::response::{empty_ok, json_ok};
+use crate::response::{empty_ok, envelopes};
 use crate::session::Me;
 use crate::state::Api;
 
@@ -49,12 +49,10 @@ pub async fn poll(
         api.metrics.events_delivered.inc_by(shown as u64);
     }
     Ok(match outcome {
-        PollOutcome::Delivered(batch) if query.limit.is_some() => json_ok(&batch),
-        PollOutcome::Delivered(batch) => match batch.first() {
-            Some(first) => json_ok(first),
-            None => empty_ok(),
-        },
-        PollOutcome::TimedOut | PollOutcome::SessionEnded => empty_ok(),
+        PollOutcome::Delivered(batch) if !batch.is_empty() => {
+            envelopes(&batch, query.limit.is_some())
+        }
+        PollOutcome::Delivered(_) | PollOutcome::TimedOut | PollOutcome::SessionEnded => empty_ok(),
     })
 }
 
@@ -71,13 +69,16 @@ struct Stream {
 }
 
 /// One event in the Server-Sent Events format: its id is the cursor to resume from.
-fn sse_event(delivery: &Delivery) -> String {
-    let data = serde_json::to_string(delivery).unwrap_or_else(|_| "null".to_owned());
-    format!(
-        "id: {}\nevent: {}\ndata: {data}\n\n",
+fn sse_event(out: &mut String, delivery: &Delivery) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "id: {}\nevent: {}\ndata: {}\n\n",
         delivery.id(),
-        delivery.type_name()
-    )
+        delivery.type_name(),
+        delivery.envelope_json()
+    );
 }
 
 /// The next chunk of the stream, or `None` when it ends (logout, expiry, shutdown).
@@ -107,7 +108,7 @@ async fn next_chunk(mut stream: Stream) -> Option<(Result<Bytes, actix_web::Erro
         Ok(PollOutcome::Delivered(batch)) => {
             let mut text = String::new();
             for delivery in &batch {
-                text.push_str(&sse_event(delivery));
+                sse_event(&mut text, delivery);
                 stream.cursor = delivery.id();
             }
             stream.metrics.events_delivered.inc_by(batch.len() as u64);
