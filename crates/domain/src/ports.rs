@@ -282,10 +282,11 @@ pub trait EventLog: Send + Sync {
 
     /// A wake-up that resolves after the next append that may concern the session, or when
     /// the session ends. Subscribe before reading, so that an append between the read and the
-    /// wait is not missed.
+    /// wait is not missed. Whether the session is live is for the read that follows to say: a
+    /// store may answer `NotFound(Session)` here already, or save the round trip.
     ///
     /// # Errors
-    /// `NotFound(Session)`.
+    /// `NotFound(Session)` (optional, see above), `Unavailable`.
     async fn subscribe(&self, reader: &SessionKey) -> Result<Wakeup, StoreError>;
 
     /// Up to `limit` deliveries for the session with ids above `after`, without moving the

@@ -158,11 +158,28 @@ struct EventRow {
     payload: serde_json::Value,
 }
 
-/// The reader's position: its session's first event and, for the legacy poll, its cursor.
+/// The reader's position (its session's first event and, for the legacy poll, its cursor)
+/// and how far retention has pruned, read together.
 struct Reader {
     user_key: String,
     first_event: i64,
     cursor: i64,
+    pruned_through: i64,
+    pruned_time: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
+struct ReaderRow {
+    #[diesel(sql_type = Text)]
+    token: String,
+    #[diesel(sql_type = BigInt)]
+    first_event: i64,
+    #[diesel(sql_type = BigInt)]
+    cursor: i64,
+    #[diesel(sql_type = BigInt)]
+    pruned_through: i64,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pruned_time: DateTime<Utc>,
 }
 
 async fn reader(
@@ -170,22 +187,26 @@ async fn reader(
     key: &SessionKey,
     lock: bool,
 ) -> Result<Reader, TxError> {
-    let query = sessions::table
-        .filter(sessions::user_key.eq(key.user.folded()))
-        .select((sessions::token, sessions::first_event, sessions::cursor));
-    let row: Option<(String, i64, i64)> = if lock {
-        query.for_update().first(c).await.optional()?
+    let sql = if lock {
+        "SELECT s.token, s.first_event, s.cursor, l.pruned_through, l.pruned_time \
+         FROM sessions s CROSS JOIN event_log l WHERE s.user_key = $1 FOR UPDATE OF s"
     } else {
-        query.first(c).await.optional()?
+        "SELECT s.token, s.first_event, s.cursor, l.pruned_through, l.pruned_time \
+         FROM sessions s CROSS JOIN event_log l WHERE s.user_key = $1"
     };
+    let row: Option<ReaderRow> = diesel::sql_query(sql)
+        .bind::<Text, _>(key.user.folded())
+        .get_result(c)
+        .await
+        .optional()?;
     match row {
-        Some((token, first_event, cursor)) if Token::new(token.clone()).matches(&key.token) => {
-            Ok(Reader {
-                user_key: key.user.folded().to_owned(),
-                first_event,
-                cursor,
-            })
-        }
+        Some(row) if Token::new(row.token.clone()).matches(&key.token) => Ok(Reader {
+            user_key: key.user.folded().to_owned(),
+            first_event: row.first_event,
+            cursor: row.cursor,
+            pruned_through: row.pruned_through,
+            pruned_time: row.pruned_time,
+        }),
         _ => Err(StoreError::NotFound(Missing::Session).into()),
     }
 }
@@ -198,10 +219,7 @@ async fn deliveries(
     after: i64,
     limit: usize,
 ) -> Result<Vec<Delivery>, TxError> {
-    let (pruned_through, pruned_time): (i64, DateTime<Utc>) = event_log::table
-        .select((event_log::pruned_through, event_log::pruned_time))
-        .first(c)
-        .await?;
+    let (pruned_through, pruned_time) = (reader.pruned_through, reader.pruned_time);
     let mut out = Vec::new();
     let mut after = after;
     if after < pruned_through && reader.first_event <= pruned_through {
@@ -250,8 +268,10 @@ impl EventLog for PgStore {
 
     async fn subscribe(&self, reader_key: &SessionKey) -> Result<Wakeup, StoreError> {
         // Subscribed before the check, so nothing appended after it is missed.
+        // The session is checked by the read that follows every subscription (an ended
+        // session appends its logout, which wakes this): no round trip here.
+        let _ = reader_key;
         let mut rx = self.newest.subscribe();
-        reader(&mut *self.conn().await?, reader_key, false).await?;
         Ok(Box::pin(async move {
             let _ = rx.changed().await;
         }))

@@ -170,7 +170,9 @@ impl SessionRepository for PgStore {
             return Ok(None);
         };
         let now = to_db_time(now);
-        if now > row.last_active {
+        // Activity is kept to the second: the inactivity timeout counts in tens of seconds,
+        // and a write per request (each poll, each post) would only churn the table.
+        if now - row.last_active >= chrono::TimeDelta::seconds(1) {
             diesel::update(sessions::table.filter(sessions::user_key.eq(key.user.folded())))
                 .set(sessions::last_active.eq(now))
                 .filter(sessions::last_active.lt(now))
