@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use crate::recent::Recent;
 use crate::schema::{event_log, events, memberships, sessions};
 use crate::{Appended, PgStore, TxError, db_id, event_id, from_db_time, store_error, to_db_time};
 
@@ -166,6 +167,8 @@ struct Reader {
     cursor: i64,
     pruned_through: i64,
     pruned_time: DateTime<Utc>,
+    /// The newest event committed when the reader was read.
+    last: i64,
 }
 
 #[derive(QueryableByName)]
@@ -180,6 +183,8 @@ struct ReaderRow {
     pruned_through: i64,
     #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     pruned_time: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    last_id: i64,
 }
 
 async fn reader(
@@ -188,11 +193,11 @@ async fn reader(
     lock: bool,
 ) -> Result<Reader, TxError> {
     let sql = if lock {
-        "SELECT s.token, s.first_event, s.cursor, l.pruned_through, l.pruned_time \
-         FROM sessions s CROSS JOIN event_log l WHERE s.user_key = $1 FOR UPDATE OF s"
+        "SELECT s.token, s.first_event, s.cursor, l.pruned_through, l.pruned_time, \
+         l.last_id FROM sessions s CROSS JOIN event_log l WHERE s.user_key = $1 FOR UPDATE OF s"
     } else {
-        "SELECT s.token, s.first_event, s.cursor, l.pruned_through, l.pruned_time \
-         FROM sessions s CROSS JOIN event_log l WHERE s.user_key = $1"
+        "SELECT s.token, s.first_event, s.cursor, l.pruned_through, l.pruned_time, \
+         l.last_id FROM sessions s CROSS JOIN event_log l WHERE s.user_key = $1"
     };
     let row: Option<ReaderRow> = diesel::sql_query(sql)
         .bind::<Text, _>(key.user.folded())
@@ -206,6 +211,7 @@ async fn reader(
             cursor: row.cursor,
             pruned_through: row.pruned_through,
             pruned_time: row.pruned_time,
+            last: row.last_id,
         }),
         _ => Err(StoreError::NotFound(Missing::Session).into()),
     }
@@ -215,6 +221,7 @@ async fn reader(
 /// the reader had not read yet.
 async fn deliveries(
     c: &mut AsyncPgConnection,
+    recent: &Recent,
     reader: &Reader,
     after: i64,
     limit: usize,
@@ -230,7 +237,18 @@ async fn deliveries(
         after = pruned_through;
     }
     let want = limit.saturating_sub(out.len());
-    if want == 0 {
+    if want == 0 || after >= reader.last {
+        return Ok(out);
+    }
+    recent.load_through(c, reader.last).await?;
+    if let Some(events) = recent.read(
+        after,
+        reader.last,
+        reader.first_event,
+        &reader.user_key,
+        want,
+    ) {
+        out.extend(events);
         return Ok(out);
     }
     let rows: Vec<EventRow> = diesel::sql_query(
@@ -267,7 +285,6 @@ impl EventLog for PgStore {
     }
 
     async fn subscribe(&self, reader_key: &SessionKey) -> Result<Wakeup, StoreError> {
-        // Subscribed before the check, so nothing appended after it is missed.
         // The session is checked by the read that follows every subscription (an ended
         // session appends its logout, which wakes this): no round trip here.
         let _ = reader_key;
@@ -285,16 +302,17 @@ impl EventLog for PgStore {
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut conn = self.conn().await?;
         let r = reader(&mut conn, key, false).await?;
-        Ok(deliveries(&mut conn, &r, db_id(after), limit).await?)
+        Ok(deliveries(&mut conn, &self.recent, &r, db_id(after), limit).await?)
     }
 
     async fn take(&self, key: &SessionKey, limit: usize) -> Result<Vec<Delivery>, StoreError> {
         let mut conn = self.conn().await?;
         let key = key.clone();
+        let recent = &self.recent;
         Ok(conn
             .transaction::<_, TxError, _>(async move |c| {
                 let r = reader(c, &key, true).await?;
-                let batch = deliveries(c, &r, r.cursor, limit).await?;
+                let batch = deliveries(c, recent, &r, r.cursor, limit).await?;
                 if let Some(last) = batch.last() {
                     diesel::update(sessions::table.filter(sessions::user_key.eq(&r.user_key)))
                         .set(sessions::cursor.eq(db_id(last.id())))

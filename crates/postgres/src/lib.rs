@@ -13,6 +13,7 @@ mod follow;
 mod messages;
 mod migrate;
 mod outbox;
+mod recent;
 mod schema;
 mod sessions;
 #[cfg(feature = "testing")]
@@ -40,6 +41,9 @@ pub struct PgSettings {
     pub pool_timeout: Duration,
     /// Events kept (`EventRetentionCount`); older ones are pruned as new ones arrive.
     pub event_retention_count: usize,
+    /// The newest events each instance keeps decoded for its readers; a reader further behind
+    /// reads the table.
+    pub recent_events: usize,
 }
 
 impl Default for PgSettings {
@@ -48,6 +52,7 @@ impl Default for PgSettings {
             pool_size: 16,
             pool_timeout: Duration::from_secs(5),
             event_retention_count: 10_000,
+            recent_events: 10_000,
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct PgStore {
     newest: watch::Sender<u64>,
     /// For the dedicated listening connection.
     url: String,
+    /// The newest events, shared by this instance's readers.
+    recent: recent::Recent,
 }
 
 impl PgStore {
@@ -78,6 +85,7 @@ impl PgStore {
             .build()?;
         Ok(Self {
             pool,
+            recent: recent::Recent::new(settings.recent_events),
             settings,
             newest: watch::Sender::new(0),
             url: url.to_owned(),

@@ -150,3 +150,71 @@ async fn a_waiter_on_one_instance_wakes_on_an_append_on_the_other() {
         .await
         .expect("woken by the other instance's append");
 }
+
+/// Readers get the same events whether an instance serves them from its window of recent
+/// events or, further behind than the window reaches, from the table: in order, each once,
+/// with the same visibility.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recent_events_window_and_the_table_agree() {
+    use chatty_domain::contract::describe;
+
+    let db = TestDatabase::new().await;
+    let wide = store(&db);
+    let narrow = Arc::new(
+        PgStore::new(
+            db.url(),
+            PgSettings {
+                pool_size: 4,
+                recent_events: 3,
+                ..PgSettings::default()
+            },
+        )
+        .unwrap(),
+    );
+    let main = ChatName::parse("Main").unwrap();
+    let at = Timestamp::from_millis(0);
+    wide.create_chat(&main, at).await.unwrap();
+    let alice = member(&wide, "alice").await;
+    let bob = member(&wide, "bob").await;
+    let say = async |who: &SessionKey, text: &str| {
+        wide.post(
+            &NewMessage {
+                chat: main.clone(),
+                author: who.user.clone(),
+                flags: UserFlags::default(),
+                text: MessageText::parse(text, 100).unwrap(),
+                membership_required: true,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    };
+    for i in 0..5 {
+        say(&alice, &format!("a{i}")).await;
+    }
+    let carol = member(&wide, "carol").await;
+    for i in 0..5 {
+        say(&bob, &format!("b{i}")).await;
+    }
+    wide.leave(&carol.user, &main, at).await.unwrap();
+    say(&alice, "after carol").await;
+
+    for reader in [&alice, &bob, &carol] {
+        let whole = wide.read_after(reader, EventId(0), 1000).await.unwrap();
+        assert!(whole.len() > 5, "{:?}", describe(&whole));
+        // The narrow instance reads in steps: early ones from the table, the last from its
+        // window of three.
+        let mut stepped: Vec<Delivery> = Vec::new();
+        let mut cursor = EventId(0);
+        loop {
+            let batch = narrow.read_after(reader, cursor, 2).await.unwrap();
+            let Some(last) = batch.last() else { break };
+            cursor = last.id();
+            stepped.extend(batch);
+        }
+        assert_eq!(describe(&stepped), describe(&whole), "{}", reader.user);
+        let taken = narrow.take(reader, 1000).await.unwrap();
+        assert_eq!(describe(&taken), describe(&whole), "{}", reader.user);
+    }
+}

@@ -1,0 +1,178 @@
+//! The newest events, loaded once per instance and shared by all of its readers.
+//!
+//! Without it every waiting poll and stream runs its own query when an event arrives, and
+//! decodes and re-encodes the same payload: a message to a chat of a thousand readers costs a
+//! thousand queries. With it, the first reader to see a new last id loads the new rows once,
+//! and the others filter them in memory with the same visibility rule as the SQL query.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use chatty_domain::ports::StoreError;
+use chatty_domain::{Delivery, Event, StoredEvent};
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, SmallInt, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::{TxError, event_id};
+
+/// One loaded event with what decides who may read it.
+struct Cached {
+    stored: Arc<StoredEvent>,
+    audience: i16,
+    audience_user: Option<String>,
+    /// Sorted, for binary search.
+    recipients: Vec<String>,
+}
+
+impl Cached {
+    /// The SQL rule of `events::deliveries`: everyone, everyone but one user, or the
+    /// recipients listed when the event was appended.
+    fn visible_to(&self, user_key: &str) -> bool {
+        match self.audience {
+            0 => true,
+            1 => self.audience_user.as_deref() != Some(user_key),
+            _ => self
+                .recipients
+                .binary_search_by(|r| r.as_str().cmp(user_key))
+                .is_ok(),
+        }
+    }
+}
+
+/// Events with ids `after + 1 ..= after + events.len()`, without gaps: ids are handed out one
+/// by one under the log's lock, and rows disappear only by retention, oldest first.
+#[derive(Default)]
+struct Window {
+    after: i64,
+    events: VecDeque<Cached>,
+}
+
+impl Window {
+    fn through(&self) -> i64 {
+        self.after + i64::try_from(self.events.len()).unwrap_or(i64::MAX)
+    }
+}
+
+pub(crate) struct Recent {
+    window: RwLock<Window>,
+    /// One loader at a time; the others wait for its result instead of querying too.
+    loading: tokio::sync::Mutex<()>,
+    capacity: usize,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Jsonb)]
+    payload: serde_json::Value,
+    #[diesel(sql_type = SmallInt)]
+    audience: i16,
+    #[diesel(sql_type = Nullable<Text>)]
+    audience_user: Option<String>,
+    #[diesel(sql_type = Nullable<Array<Text>>)]
+    recipients: Option<Vec<String>>,
+}
+
+impl Recent {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            window: RwLock::new(Window::default()),
+            loading: tokio::sync::Mutex::new(()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Loads what is missing up to `last` (an id the caller has seen committed).
+    pub(crate) async fn load_through(
+        &self,
+        c: &mut AsyncPgConnection,
+        last: i64,
+    ) -> Result<(), TxError> {
+        if self.through() >= last {
+            return Ok(());
+        }
+        let _loader = self.loading.lock().await;
+        let through = self.through();
+        if through >= last {
+            return Ok(());
+        }
+        let capacity = i64::try_from(self.capacity).unwrap_or(i64::MAX);
+        let from = through.max(last - capacity);
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT id, kind, payload, audience, audience_user, recipients FROM events \
+             WHERE id > $1 AND id <= $2 ORDER BY id",
+        )
+        .bind::<BigInt, _>(from)
+        .bind::<BigInt, _>(last)
+        .load(c)
+        .await?;
+        let mut loaded = Vec::with_capacity(rows.len());
+        for row in rows {
+            let event = Event::from_payload(&row.kind, row.payload)
+                .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
+            let mut recipients = row.recipients.unwrap_or_default();
+            recipients.sort_unstable();
+            loaded.push((
+                row.id,
+                Cached {
+                    stored: Arc::new(StoredEvent::new(event_id(row.id), event)),
+                    audience: row.audience,
+                    audience_user: row.audience_user,
+                    recipients,
+                },
+            ));
+        }
+        let mut window = self.window.write().unwrap_or_else(PoisonError::into_inner);
+        // What retention deleted before the query leaves the rows starting later: the window
+        // then starts afresh just before the first row (or at `last` when none is left).
+        let first = <[_]>::first(&loaded).map_or(last + 1, |(id, _)| *id);
+        if first != window.through() + 1 {
+            window.events.clear();
+            window.after = first - 1;
+        }
+        window.events.extend(loaded.into_iter().map(|(_, e)| e));
+        while window.events.len() > self.capacity {
+            window.events.pop_front();
+            window.after += 1;
+        }
+        Ok(())
+    }
+
+    fn through(&self) -> i64 {
+        self.window
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .through()
+    }
+
+    /// Up to `limit` events after `after` that `user_key` may read, from its first event on;
+    /// `None` when the window does not reach back to `after` or forward to `last`.
+    pub(crate) fn read(
+        &self,
+        after: i64,
+        last: i64,
+        first_event: i64,
+        user_key: &str,
+        limit: usize,
+    ) -> Option<Vec<Delivery>> {
+        let window = self.window.read().unwrap_or_else(PoisonError::into_inner);
+        if after < window.after || window.through() < last {
+            return None;
+        }
+        let start = usize::try_from(after - window.after).ok()?;
+        let from = usize::try_from((first_event - 1 - window.after).max(0)).ok()?;
+        Some(
+            window
+                .events
+                .range(start.max(from).min(window.events.len())..)
+                .filter(|e| e.visible_to(user_key))
+                .take(limit)
+                .map(|e| Delivery::Event(Arc::clone(&e.stored)))
+                .collect(),
+        )
+    }
+}
