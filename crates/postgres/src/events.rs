@@ -300,9 +300,14 @@ impl EventLog for PgStore {
         after: EventId,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        if let Some(batch) = self.read_known_session(key, db_id(after), limit).await? {
+            return Ok(batch);
+        }
         let mut conn = self.conn().await?;
         let r = reader(&mut conn, key, false).await?;
-        Ok(deliveries(&mut conn, &self.recent, &r, db_id(after), limit).await?)
+        let batch = deliveries(&mut conn, &self.recent, &r, db_id(after), limit).await?;
+        self.live.remember(key, r.first_event, r.last);
+        Ok(batch)
     }
 
     async fn take(&self, key: &SessionKey, limit: usize) -> Result<Vec<Delivery>, StoreError> {
@@ -332,5 +337,101 @@ impl EventLog for PgStore {
                 prune_where(c, events::time.lt(to_db_time(cutoff))).await
             })
             .await?)
+    }
+}
+
+/// Sessions this instance has read for recently, so that a stream's next read needs no
+/// round trip: the session is known live up to `verified_through`, and the window of recent
+/// events says whether it ended since (see `Recent::ended_after`).
+#[derive(Default)]
+pub(crate) struct LiveSessions(std::sync::Mutex<std::collections::HashMap<String, Live>>);
+
+struct Live {
+    token: Token,
+    first_event: i64,
+    verified_through: i64,
+}
+
+/// Forgotten sessions are re-read from the table; past this many, the map starts afresh.
+const LIVE_SESSIONS_MAX: usize = 100_000;
+
+impl LiveSessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Live>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember(&self, key: &SessionKey, first_event: i64, verified_through: i64) {
+        let mut live = self.lock();
+        if live.len() >= LIVE_SESSIONS_MAX {
+            live.clear();
+        }
+        live.insert(
+            key.user.folded().to_owned(),
+            Live {
+                token: key.token.clone(),
+                first_event,
+                verified_through,
+            },
+        );
+    }
+
+    /// The session's first event and how far it is known live, if `key` is what was read.
+    fn known(&self, key: &SessionKey) -> Option<(i64, i64)> {
+        let live = self.lock();
+        let entry = live.get(key.user.folded())?;
+        entry
+            .token
+            .matches(&key.token)
+            .then_some((entry.first_event, entry.verified_through))
+    }
+
+    fn confirm(&self, key: &SessionKey, through: i64) {
+        if let Some(entry) = self.lock().get_mut(key.user.folded()) {
+            entry.verified_through = entry.verified_through.max(through);
+        }
+    }
+
+    fn forget(&self, key: &SessionKey) {
+        self.lock().remove(key.user.folded());
+    }
+}
+
+impl PgStore {
+    /// `read_after` without a round trip for a session read recently, when the window of
+    /// recent events covers both the cursor and the time since the session was last seen
+    /// live; `None` when the table must be asked.
+    async fn read_known_session(
+        &self,
+        key: &SessionKey,
+        after: i64,
+        limit: usize,
+    ) -> Result<Option<Vec<Delivery>>, StoreError> {
+        let Some((first_event, verified)) = self.live.known(key) else {
+            return Ok(None);
+        };
+        let newest = i64::try_from(*self.newest.borrow()).unwrap_or(i64::MAX);
+        if self.recent.through() < newest {
+            let mut conn = self.conn().await?;
+            self.recent.load_through(&mut conn, newest).await?;
+        }
+        let user_key = key.user.folded();
+        match self.recent.ended_after(user_key, verified) {
+            None => Ok(None),
+            Some((true, _)) => {
+                self.live.forget(key);
+                Err(StoreError::NotFound(Missing::Session))
+            }
+            Some((false, through)) => {
+                self.live.confirm(key, through);
+                if after >= through {
+                    return Ok(Some(Vec::new()));
+                }
+                Ok(self
+                    .recent
+                    .read(after, through, first_event, user_key, limit))
+            }
+        }
     }
 }

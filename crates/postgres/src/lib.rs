@@ -67,6 +67,8 @@ pub struct PgStore {
     url: String,
     /// The newest events, shared by this instance's readers.
     recent: recent::Recent,
+    /// Sessions read for recently, checked against the newest events instead of the table.
+    live: events::LiveSessions,
 }
 
 impl PgStore {
@@ -86,6 +88,7 @@ impl PgStore {
         Ok(Self {
             pool,
             recent: recent::Recent::new(settings.recent_events),
+            live: events::LiveSessions::default(),
             settings,
             newest: watch::Sender::new(0),
             url: url.to_owned(),

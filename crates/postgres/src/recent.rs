@@ -142,7 +142,24 @@ impl Recent {
         Ok(())
     }
 
-    fn through(&self) -> i64 {
+    /// Whether the session of `user_key` ended after event `since`, as far as the window
+    /// tells: every end of a session (logout, expiry, a newer login of the name, a password
+    /// reset) appends a `LogoutEvent` of its user in the same transaction. `None` when the
+    /// window does not reach back to `since`.
+    pub(crate) fn ended_after(&self, user_key: &str, since: i64) -> Option<(bool, i64)> {
+        let window = self.window.read().unwrap_or_else(PoisonError::into_inner);
+        if since < window.after {
+            return None;
+        }
+        let start = usize::try_from(since - window.after).ok()?;
+        let ended = window
+            .events
+            .range(start.min(window.events.len())..)
+            .any(|e| matches!(&e.stored.event, Event::Logout(p) if p.user.folded() == user_key));
+        Some((ended, window.through()))
+    }
+
+    pub(crate) fn through(&self) -> i64 {
         self.window
             .read()
             .unwrap_or_else(PoisonError::into_inner)

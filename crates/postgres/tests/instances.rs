@@ -95,6 +95,9 @@ async fn concurrent_appends_through_two_instances_are_never_skipped() {
     loop {
         let done = finished;
         finished = tasks.iter().all(tokio::task::JoinHandle::is_finished);
+        // What the instance's LISTEN connection does when another instance appends: reads
+        // of b then reach everything committed before it.
+        b.refresh().await.unwrap();
         let batch = b.read_after(&reader, cursor, 13).await.unwrap();
         for delivery in &batch {
             assert!(delivery.id() > cursor);
@@ -217,4 +220,55 @@ async fn the_recent_events_window_and_the_table_agree() {
         let taken = narrow.take(reader, 1000).await.unwrap();
         assert_eq!(describe(&taken), describe(&whole), "{}", reader.user);
     }
+}
+
+/// An instance that answers a known session's reads from its window of recent events still
+/// notices, from the logout event, when the session ends or is replaced on another instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_elsewhere_is_noticed_by_a_reading_instance() {
+    use chatty_domain::ports::{Missing, StoreError};
+
+    let db = TestDatabase::new().await;
+    let (a, b) = (store(&db), store(&db));
+    let at = Timestamp::from_millis(0);
+    a.create_chat(&ChatName::parse("Main").unwrap(), at)
+        .await
+        .unwrap();
+    let alice = member(&a, "alice").await;
+    let bob = member(&a, "bob").await;
+    for key in [&alice, &bob] {
+        // Read once through the table, then from the window.
+        b.read_after(key, EventId(0), 100).await.unwrap();
+        b.read_after(key, EventId(0), 100).await.unwrap();
+    }
+
+    assert!(a.end(&alice, false, at).await.unwrap());
+    let replaced = NewSession {
+        user: bob.user.clone(),
+        token: Token::new("token-bob-2".to_owned()),
+        flags: UserFlags::default(),
+        registered: false,
+    };
+    a.start(&replaced, LoginMode::Replace, at).await.unwrap();
+    b.refresh().await.unwrap();
+
+    for key in [&alice, &bob] {
+        match b.read_after(key, EventId(0), 100).await {
+            Err(StoreError::NotFound(Missing::Session)) => {}
+            other => panic!(
+                "{}: expected the session to be gone, got {other:?}",
+                key.user
+            ),
+        }
+    }
+    let bob2 = SessionKey {
+        user: bob.user.clone(),
+        token: replaced.token.clone(),
+    };
+    assert!(
+        !b.read_after(&bob2, EventId(0), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -29,6 +29,7 @@ pub enum PollOutcome {
     SessionEnded,
 }
 
+#[derive(Clone, Copy)]
 enum Cursor {
     Server,
     After(EventId),
@@ -61,6 +62,39 @@ impl Services {
             None => Cursor::Server,
             Some(raw) => Cursor::After(self.parse_cursor(raw).await?),
         };
+        self.wait_for_events(me, cursor, limit, give_up).await
+    }
+
+    /// The next events after `after` for an event stream, whose cursor was checked when it
+    /// opened and has only moved along the events since: no check, no round trip.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn next_events<F>(
+        &self,
+        me: &LoggedIn,
+        after: EventId,
+        limit: usize,
+        give_up: F,
+    ) -> Result<PollOutcome>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        let limit = limit.clamp(1, self.policy.max_poll_batch);
+        self.wait_for_events(me, Cursor::After(after), limit, give_up)
+            .await
+    }
+
+    async fn wait_for_events<F>(
+        &self,
+        me: &LoggedIn,
+        cursor: Cursor,
+        limit: usize,
+        give_up: F,
+    ) -> Result<PollOutcome>
+    where
+        F: Future<Output = ()> + Send,
+    {
         let key = me.key();
         let events = &self.ports.events;
         tokio::pin!(give_up);

@@ -56,6 +56,9 @@ pub async fn poll(
     })
 }
 
+/// Events sent in one chunk of a stream at most.
+const STREAM_BATCH: usize = 100;
+
 /// Where an event stream stands.
 struct Stream {
     services: Services,
@@ -91,11 +94,6 @@ async fn next_chunk(mut stream: Stream) -> Option<(Result<Bytes, actix_web::Erro
     if *stream.shutdown.borrow() {
         return None;
     }
-    let after = stream.cursor.0.to_string();
-    let request = PollRequest {
-        after: Some(&after),
-        limit: Some("100"),
-    };
     let wait = tokio::time::sleep(stream.heartbeat);
     let mut shutdown = stream.shutdown.clone();
     let give_up = async move {
@@ -104,7 +102,10 @@ async fn next_chunk(mut stream: Stream) -> Option<(Result<Bytes, actix_web::Erro
             _ = shutdown.wait_for(|stopping| *stopping) => {}
         }
     };
-    match stream.services.poll(&stream.me, request, give_up).await {
+    let next = stream
+        .services
+        .next_events(&stream.me, stream.cursor, STREAM_BATCH, give_up);
+    match next.await {
         Ok(PollOutcome::Delivered(batch)) => {
             let mut text = String::new();
             for delivery in &batch {
