@@ -412,10 +412,9 @@ impl PgStore {
             return Ok(None);
         };
         let newest = i64::try_from(*self.newest.borrow()).unwrap_or(i64::MAX);
-        if self.recent.through() < newest {
-            let mut conn = self.conn().await?;
-            self.recent.load_through(&mut conn, newest).await?;
-        }
+        self.recent
+            .catch_up(newest, async || self.conn().await)
+            .await?;
         let user_key = key.user.folded();
         match self.recent.ended_after(user_key, verified) {
             None => Ok(None),

@@ -42,7 +42,8 @@ pub struct PgSettings {
     /// Events kept (`EventRetentionCount`); older ones are pruned as new ones arrive.
     pub event_retention_count: usize,
     /// The newest events each instance keeps decoded for its readers; a reader further behind
-    /// reads the table.
+    /// reads the table. A chat event holds its recipients' names: with a thousand members,
+    /// 1,024 events take some 30 MB.
     pub recent_events: usize,
 }
 
@@ -52,7 +53,7 @@ impl Default for PgSettings {
             pool_size: 16,
             pool_timeout: Duration::from_secs(5),
             event_retention_count: 10_000,
-            recent_events: 10_000,
+            recent_events: 1_024,
         }
     }
 }

@@ -22,7 +22,7 @@ struct Cached {
     audience: i16,
     audience_user: Option<String>,
     /// Sorted, for binary search.
-    recipients: Vec<String>,
+    recipients: Box<[Box<str>]>,
 }
 
 impl Cached {
@@ -34,7 +34,7 @@ impl Cached {
             1 => self.audience_user.as_deref() != Some(user_key),
             _ => self
                 .recipients
-                .binary_search_by(|r| r.as_str().cmp(user_key))
+                .binary_search_by(|r| (**r).cmp(user_key))
                 .is_ok(),
         }
     }
@@ -86,7 +86,8 @@ impl Recent {
         }
     }
 
-    /// Loads what is missing up to `last` (an id the caller has seen committed).
+    /// Loads what is missing up to `last` (an id the caller has seen committed), unless
+    /// another load is under way.
     pub(crate) async fn load_through(
         &self,
         c: &mut AsyncPgConnection,
@@ -95,7 +96,34 @@ impl Recent {
         if self.through() >= last {
             return Ok(());
         }
+        // A caller holding a connection never waits for the loader: the loader may itself be
+        // waiting for a connection. If another load is under way, the caller reads the table.
+        let Ok(_loader) = self.loading.try_lock() else {
+            return Ok(());
+        };
+        self.load_locked(c, last).await
+    }
+
+    /// Brings the window up to `last`, taking a connection only if that is still needed
+    /// once it is this caller's turn: when an event wakes a thousand readers, one queries and
+    /// the others do not queue for the pool.
+    pub(crate) async fn catch_up<F, C>(&self, last: i64, connect: F) -> Result<(), TxError>
+    where
+        F: AsyncFnOnce() -> Result<C, StoreError>,
+        C: std::ops::DerefMut<Target = AsyncPgConnection>,
+    {
+        if self.through() >= last {
+            return Ok(());
+        }
         let _loader = self.loading.lock().await;
+        if self.through() >= last {
+            return Ok(());
+        }
+        let mut conn = connect().await?;
+        self.load_locked(&mut conn, last).await
+    }
+
+    async fn load_locked(&self, c: &mut AsyncPgConnection, last: i64) -> Result<(), TxError> {
         let through = self.through();
         if through >= last {
             return Ok(());
@@ -114,7 +142,12 @@ impl Recent {
         for row in rows {
             let event = Event::from_payload(&row.kind, row.payload)
                 .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
-            let mut recipients = row.recipients.unwrap_or_default();
+            let mut recipients: Box<[Box<str>]> = row
+                .recipients
+                .unwrap_or_default()
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect();
             recipients.sort_unstable();
             loaded.push((
                 row.id,
