@@ -306,6 +306,15 @@ impl User {
         parse_one(&reply.body)
     }
 
+    /// The long poll with the `limit` extension: up to `limit` envelopes of the server-side
+    /// cursor in one answer. A server without the extension answers one envelope as the plain
+    /// poll does, which is read as a batch of one.
+    pub async fn poll_batch(&mut self, limit: usize) -> Result<Vec<Envelope>> {
+        let path = format!("/api/loggedonly/poll?limit={limit}");
+        let reply = self.call("poll", Method::GET, &path, None).await?;
+        parse_many(&reply.body)
+    }
+
     /// The extension's long poll with a client-held cursor: the next envelope after `after`.
     pub async fn poll_after(&mut self, after: u64) -> Result<Option<Envelope>> {
         let path = format!("/api/loggedonly/poll?after={after}");
@@ -357,6 +366,19 @@ fn parse_one(body: &[u8]) -> Result<Option<Envelope>> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| Error::other(format!("poll: not JSON: {e}")))?;
     Envelope::parse(value).map(Some)
+}
+
+/// An array of envelopes, one envelope, or nothing.
+fn parse_many(body: &[u8]) -> Result<Vec<Envelope>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| Error::other(format!("poll: not JSON: {e}")))?;
+    match value {
+        Value::Array(items) => items.into_iter().map(Envelope::parse).collect(),
+        one => Envelope::parse(one).map(|e| vec![e]),
+    }
 }
 
 /// The new value of the session cookie if this `Set-Cookie` is about it: `Some(None)` when it

@@ -316,7 +316,11 @@ fn main() -> ExitCode {
         "threads": args.threads,
         "commit": commit(),
         "targets": args.targets.iter().map(|t| match t {
-            Target::Started(kind) => json!({ "kind": kind.name(), "started_by_bench": true }),
+            Target::Started(kind) => json!({
+                "kind": kind.name(),
+                "started_by_bench": true,
+                "event_retention_count": server::RETENTION,
+            }),
             Target::External { url, pid } => json!({ "kind": "external", "url": url, "pid": pid }),
         }).collect::<Vec<_>>(),
         "ok": ok,

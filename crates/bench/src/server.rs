@@ -18,6 +18,9 @@ use rand::distr::Alphanumeric;
 
 use crate::client::{Error, Result};
 
+/// `EventRetentionCount` of the servers the bench starts.
+pub const RETENTION: u64 = 200_000;
+
 /// Which store the started server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -88,6 +91,10 @@ impl Server {
             .env_remove("PORT")
             .env("CHATTY_SERVER_LISTEN_ADDRESS", "127.0.0.1:0")
             .env("CHATTY_CHATS", chat)
+            // Enough retention that a receiver on the one-event-per-request poll, which the
+            // posters outrun at saturation, catches up instead of being resynchronised (the
+            // default keeps 10,000 events; a client further behind gets `ResyncEvent`).
+            .env("CHATTY_EVENT_RETENTION_COUNT", RETENTION.to_string())
             // `listening on` (with the port) is logged at info by chatty_server.
             .env("RUST_LOG", "warn,chatty_server=info")
             .stdin(Stdio::null())

@@ -323,6 +323,12 @@ impl EventLog for PgStore {
                         .set(sessions::cursor.eq(db_id(last.id())))
                         .execute(c)
                         .await?;
+                    // Moving a cursor need not wait for the disk: should Postgres crash right
+                    // after, the events are delivered again, never lost. Every poll answer
+                    // would otherwise wait for a WAL flush.
+                    diesel::sql_query("SET LOCAL synchronous_commit = off")
+                        .execute(c)
+                        .await?;
                 }
                 Ok(batch)
             })
