@@ -46,7 +46,13 @@ impl Cached {
 struct Window {
     after: i64,
     events: VecDeque<Cached>,
+    /// Recipient names held by `events`, bounded by `RECIPIENTS_MAX`.
+    recipients: usize,
 }
+
+/// The recipient names the window may hold (about 40 MB): in a chat of 10,000 members each
+/// event lists 10,000 names, so a count of events alone would not bound its memory.
+const RECIPIENTS_MAX: usize = 1_000_000;
 
 impl Window {
     fn through(&self) -> i64 {
@@ -165,11 +171,19 @@ impl Recent {
         let first = <[_]>::first(&loaded).map_or(last + 1, |(id, _)| *id);
         if first != window.through() + 1 {
             window.events.clear();
+            window.recipients = 0;
             window.after = first - 1;
         }
-        window.events.extend(loaded.into_iter().map(|(_, e)| e));
-        while window.events.len() > self.capacity {
-            window.events.pop_front();
+        for (_, event) in loaded {
+            window.recipients += event.recipients.len();
+            window.events.push_back(event);
+        }
+        while window.events.len() > self.capacity
+            || (window.recipients > RECIPIENTS_MAX && window.events.len() > 1)
+        {
+            if let Some(dropped) = window.events.pop_front() {
+                window.recipients -= dropped.recipients.len();
+            }
             window.after += 1;
         }
         Ok(())
