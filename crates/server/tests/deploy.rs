@@ -237,7 +237,7 @@ fn the_image_is_multi_stage_runs_unprivileged_and_carries_the_web_client() {
     let user = dockerfile
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("a USER line");
     assert_ne!(user.trim(), "root");
     let static_copy = dockerfile
