@@ -265,6 +265,24 @@ async fn deliveries(
     .bind::<BigInt, _>(i64::try_from(want).unwrap_or(i64::MAX))
     .load(c)
     .await?;
+    // Retention may have deleted events between the reader's query and this one; the rows
+    // would then silently start later. Checked after the read, so the reader is told.
+    let (pruned_now, pruned_now_time): (i64, DateTime<Utc>) = event_log::table
+        .select((event_log::pruned_through, event_log::pruned_time))
+        .first(c)
+        .await?;
+    let rows = if pruned_now > after && pruned_now > pruned_through {
+        if reader.first_event <= pruned_now {
+            out.retain(|d| !matches!(d, Delivery::Resync { .. }));
+            out.push(Delivery::Resync {
+                id: event_id(pruned_now),
+                time: from_db_time(pruned_now_time),
+            });
+        }
+        rows.into_iter().filter(|r| r.id > pruned_now).collect()
+    } else {
+        rows
+    };
     for row in rows {
         let event = Event::from_payload(&row.kind, row.payload)
             .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
@@ -273,6 +291,9 @@ async fn deliveries(
             event,
         ))));
     }
+    // A late resync notice takes one place of the batch: the legacy poll sends only the first
+    // delivery and moves the cursor to the last, so a batch never exceeds what was asked.
+    out.truncate(limit);
     Ok(out)
 }
 
