@@ -46,12 +46,12 @@ impl Metrics {
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "http_request_duration_seconds",
-                "HTTP request latency by method and route",
+                "HTTP request latency by method, route and status",
             )
             .buckets(vec![
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ]),
-            &["method", "route"],
+            &["method", "route", "status"],
         )?;
         let gauge = |name: &str, help: &str| IntGauge::new(name, help);
         let counter = |name: &str, help: &str| IntCounter::new(name, help);
@@ -152,7 +152,7 @@ pub(crate) async fn measure(
             .with_label_values(&[&method, &route, &status])
             .inc();
         m.latency
-            .with_label_values(&[&method, &route])
+            .with_label_values(&[&method, &route, &status])
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(response)

@@ -412,7 +412,7 @@ async fn metrics_count_requests_sessions_and_events_in_prometheus_format() {
         );
     }
     assert!(text.contains(
-        "chatty_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/login\""
+        "chatty_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/login\",status=\"200\""
     ));
     assert!(
         text.lines()
