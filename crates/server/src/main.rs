@@ -46,13 +46,16 @@ async fn serve(settings: Settings) -> ExitCode {
     if let Err(e) = settings.validate_for_start() {
         return fail(&e.to_string());
     }
+    // Registered before the server says it listens: a SIGTERM right after that line must
+    // shut it down gracefully, not kill it.
+    let signalled = shutdown_signal();
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => return fail(&e.to_string()),
     };
     let stopper = app.stopper();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signalled.await;
         info!("shutting down");
         stopper.stop().await;
     });
@@ -85,28 +88,34 @@ async fn admin(settings: Settings, grant: bool, user: &str) -> ExitCode {
     }
 }
 
+/// SIGINT or SIGTERM, with the handlers installed when this is called (not when awaited).
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
+    let handlers = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+    );
+    async move {
+        match handlers {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn say(text: &str) -> ExitCode {
