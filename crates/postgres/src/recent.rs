@@ -64,7 +64,18 @@ pub(crate) struct Recent {
     window: RwLock<Window>,
     /// One loader at a time; the others wait for its result instead of querying too.
     loading: tokio::sync::Mutex<()>,
+    /// Bumped whenever a load ends, to wake the readers waiting for it.
+    loads_ended: tokio::sync::watch::Sender<u64>,
     capacity: usize,
+}
+
+/// Announces the end of a load when dropped: after success, failure or cancellation alike.
+struct LoadEnded<'a>(&'a tokio::sync::watch::Sender<u64>);
+
+impl Drop for LoadEnded<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 #[derive(QueryableByName)]
@@ -88,6 +99,7 @@ impl Recent {
         Self {
             window: RwLock::new(Window::default()),
             loading: tokio::sync::Mutex::new(()),
+            loads_ended: tokio::sync::watch::Sender::new(0),
             capacity: capacity.max(1),
         }
     }
@@ -110,23 +122,41 @@ impl Recent {
         self.load_locked(c, last).await
     }
 
-    /// Brings the window up to `last`, taking a connection only if that is still needed
-    /// once it is this caller's turn: when an event wakes a thousand readers, one queries and
-    /// the others do not queue for the pool.
+    /// Brings the window up to `last`. When an event wakes a thousand readers, one of them
+    /// loads it and the others wait for that load to end, all woken at once: neither queued
+    /// for the pool nor handed a lock one after another.
     pub(crate) async fn catch_up<F, C>(&self, last: i64, connect: F) -> Result<(), TxError>
     where
         F: AsyncFnOnce() -> Result<C, StoreError>,
         C: std::ops::DerefMut<Target = AsyncPgConnection>,
     {
-        if self.through() >= last {
-            return Ok(());
+        let mut connect = Some(connect);
+        loop {
+            if self.through() >= last {
+                return Ok(());
+            }
+            // Subscribed before trying the lock, so a load that ends in between is seen.
+            let mut ended = self.loads_ended.subscribe();
+            // Declared before the lock guard, so it is dropped after it: waiters woken by the
+            // announcement find the lock free (also when this future is cancelled).
+            let mut _announce = None;
+            let Ok(_loader) = self.loading.try_lock() else {
+                // Another reader is loading; whether it succeeds or fails, look again after.
+                if ended.changed().await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            };
+            _announce = Some(LoadEnded(&self.loads_ended));
+            if self.through() >= last {
+                return Ok(());
+            }
+            let Some(connect) = connect.take() else {
+                return Ok(());
+            };
+            let mut conn = connect().await?;
+            return self.load_locked(&mut conn, last).await;
         }
-        let _loader = self.loading.lock().await;
-        if self.through() >= last {
-            return Ok(());
-        }
-        let mut conn = connect().await?;
-        self.load_locked(&mut conn, last).await
     }
 
     async fn load_locked(&self, c: &mut AsyncPgConnection, last: i64) -> Result<(), TxError> {
