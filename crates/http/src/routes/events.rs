@@ -67,6 +67,9 @@ struct Stream {
     me: LoggedIn,
     cursor: EventId,
     heartbeat: std::time::Duration,
+    /// When the next heartbeat is due: one timer for the stream's life, reset only when it
+    /// fires, rather than a new timer for every chunk.
+    heartbeat_due: std::pin::Pin<Box<tokio::time::Sleep>>,
     shutdown: watch::Receiver<bool>,
     started: bool,
 }
@@ -94,18 +97,23 @@ async fn next_chunk(mut stream: Stream) -> Option<(Result<Bytes, actix_web::Erro
     if *stream.shutdown.borrow() {
         return None;
     }
-    let wait = tokio::time::sleep(stream.heartbeat);
-    let mut shutdown = stream.shutdown.clone();
+    let due = &mut stream.heartbeat_due;
+    let shutdown = &mut stream.shutdown;
     let give_up = async move {
         tokio::select! {
-            () = wait => {}
+            () = due.as_mut() => {}
             _ = shutdown.wait_for(|stopping| *stopping) => {}
         }
     };
     let next = stream
         .services
-        .next_events(&stream.me, stream.cursor, STREAM_BATCH, give_up);
-    match next.await {
+        .next_events(&stream.me, stream.cursor, STREAM_BATCH, give_up)
+        .await;
+    if stream.heartbeat_due.is_elapsed() {
+        let next_due = tokio::time::Instant::now() + stream.heartbeat;
+        stream.heartbeat_due.as_mut().reset(next_due);
+    }
+    match next {
         Ok(PollOutcome::Delivered(batch)) => {
             let mut text = String::new();
             for delivery in &batch {
@@ -149,6 +157,7 @@ pub async fn stream(
         me,
         cursor,
         heartbeat: api.settings.poll_wait,
+        heartbeat_due: Box::pin(tokio::time::sleep(api.settings.poll_wait)),
         shutdown: api.shutdown.clone(),
         started: false,
     };
