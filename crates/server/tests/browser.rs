@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,45 +33,17 @@ fn succeeds(program: &str, args: &[&str], dir: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
-/// `CHROMIUM`, else Debian's `chromium` on the path, else installed with apt-get when this
-/// process may do so.
+/// `CHROMIUM`, else Debian's `chromium` (installed with apt-get when this process may).
 fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("CHROMIUM") {
         return PathBuf::from(path);
     }
-    if let Some(path) = on_path("chromium") {
-        return path;
-    }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    if root && on_path("apt-get").is_some() {
-        eprintln!("no chromium found: installing Debian's chromium with apt-get");
-        let dir = std::env::temp_dir();
-        let installed = succeeds("apt-get", &["update", "-qq"], &dir)
-            && Command::new("apt-get")
-                .args(["install", "-y", "-qq", "chromium"])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdin(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-        if installed && let Some(path) = on_path("chromium") {
-            return path;
-        }
-    }
-    panic!(
-        "the browser test needs Chromium: install Debian's `chromium` package \
-         (apt-get install chromium) or set CHROMIUM to a Chromium binary"
-    );
+    common::debian_program("chromium", "chromium").unwrap_or_else(|| {
+        panic!(
+            "the browser test needs Chromium: install Debian's `chromium` package \
+             (apt-get install chromium) or set CHROMIUM to a Chromium binary"
+        )
+    })
 }
 
 /// Installs the script's locked npm dependencies (playwright-core, no browser download).

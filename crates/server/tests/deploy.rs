@@ -78,35 +78,10 @@ fn deploy_file(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn on_path(program: &str) -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&paths)
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-}
-
 /// nginx, installed with apt-get on a bare Debian machine when this process may do so.
 fn nginx() -> PathBuf {
-    if let Some(path) = on_path("nginx") {
-        return path;
-    }
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    if root && on_path("apt-get").is_some() {
-        eprintln!("no nginx found: installing Debian's nginx with apt-get");
-        let _ = std::process::Command::new("apt-get")
-            .args(["install", "-y", "-qq", "nginx"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(std::process::Stdio::null())
-            .status();
-        if let Some(path) = on_path("nginx") {
-            return path;
-        }
-    }
-    panic!("checking deploy/nginx.conf needs nginx: apt-get install nginx");
+    common::debian_program("nginx", "nginx")
+        .unwrap_or_else(|| panic!("checking deploy/nginx.conf needs nginx: apt-get install nginx"))
 }
 
 /// The upstream servers of deploy/nginx.conf, as `host:port`.

@@ -197,3 +197,38 @@ pub fn settings(env: &[(&str, &str)]) -> Settings {
         .collect();
     Settings::load(&cli, &vars).expect("test settings load").0
 }
+
+/// `program` on the path (or in /usr/sbin), else Debian's `package` installed with apt-get
+/// when this process runs as root on a machine that has apt-get; `None` if neither works.
+pub fn debian_program(program: &str, package: &str) -> Option<PathBuf> {
+    let on_path = || {
+        let paths = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&paths)
+            .chain([PathBuf::from("/usr/sbin")])
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    };
+    if let Some(path) = on_path() {
+        return Some(path);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root {
+        return None;
+    }
+    eprintln!("no {program} found: installing Debian's {package} with apt-get");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let installed = apt(&["install", "-y", "-qq", package])
+        || (apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", package]));
+    if installed { on_path() } else { None }
+}
