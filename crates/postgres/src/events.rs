@@ -149,6 +149,17 @@ pub(crate) async fn last_id(c: &mut AsyncPgConnection) -> Result<EventId, StoreE
     Ok(event_id(last))
 }
 
+/// An `events` row as the domain's event, in the order of the log.
+pub(crate) fn stored_event(
+    id: i64,
+    kind: &str,
+    payload: serde_json::Value,
+) -> Result<Arc<StoredEvent>, TxError> {
+    let event = Event::from_payload(kind, payload)
+        .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
+    Ok(Arc::new(StoredEvent::new(event_id(id), event)))
+}
+
 #[derive(QueryableByName)]
 struct EventRow {
     #[diesel(sql_type = BigInt)]
@@ -284,12 +295,11 @@ async fn deliveries(
         rows
     };
     for row in rows {
-        let event = Event::from_payload(&row.kind, row.payload)
-            .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
-        out.push(Delivery::Event(Arc::new(StoredEvent::new(
-            event_id(row.id),
-            event,
-        ))));
+        out.push(Delivery::Event(stored_event(
+            row.id,
+            &row.kind,
+            row.payload,
+        )?));
     }
     // A late resync notice takes one place of the batch: the legacy poll sends only the first
     // delivery and moves the cursor to the last, so a batch never exceeds what was asked.

@@ -14,7 +14,8 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, SmallInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::{TxError, event_id};
+use crate::TxError;
+use crate::events::stored_event;
 
 /// One loaded event with what decides who may read it.
 struct Cached {
@@ -176,8 +177,7 @@ impl Recent {
         .await?;
         let mut loaded = Vec::with_capacity(rows.len());
         for row in rows {
-            let event = Event::from_payload(&row.kind, row.payload)
-                .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
+            let stored = stored_event(row.id, &row.kind, row.payload)?;
             let mut recipients: Box<[Box<str>]> = row
                 .recipients
                 .unwrap_or_default()
@@ -188,7 +188,7 @@ impl Recent {
             loaded.push((
                 row.id,
                 Cached {
-                    stored: Arc::new(StoredEvent::new(event_id(row.id), event)),
+                    stored,
                     audience: row.audience,
                     audience_user: row.audience_user,
                     recipients,
