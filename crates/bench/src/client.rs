@@ -360,25 +360,26 @@ impl User {
 
 /// A poll body: empty on timeout, else one envelope.
 fn parse_one(body: &[u8]) -> Result<Option<Envelope>> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| Error::other(format!("poll: not JSON: {e}")))?;
-    Envelope::parse(value).map(Some)
+    poll_body(body)?.map(Envelope::parse).transpose()
 }
 
 /// An array of envelopes, one envelope, or nothing.
 fn parse_many(body: &[u8]) -> Result<Vec<Envelope>> {
+    match poll_body(body)? {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.into_iter().map(Envelope::parse).collect(),
+        Some(one) => Envelope::parse(one).map(|e| vec![e]),
+    }
+}
+
+/// A poll answer's JSON, or `None` for the empty answer of a poll that timed out.
+fn poll_body(body: &[u8]) -> Result<Option<Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| Error::other(format!("poll: not JSON: {e}")))?;
-    match value {
-        Value::Array(items) => items.into_iter().map(Envelope::parse).collect(),
-        one => Envelope::parse(one).map(|e| vec![e]),
-    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| Error::other(format!("poll: not JSON: {e}")))
 }
 
 /// The new value of the session cookie if this `Set-Cookie` is about it: `Some(None)` when it
