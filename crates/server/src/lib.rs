@@ -112,6 +112,9 @@ impl Application {
             metrics: Arc::clone(&metrics),
         });
         let server = HttpServer::new(move || chatty_http::app(state.clone()))
+            // Events are small writes that must leave at once: with Nagle's algorithm a write
+            // behind an unacknowledged one waits for the peer's delayed ACK (up to 40 ms).
+            .tcp_nodelay(true)
             .listen(listener)
             .map_err(|source| StartError::Listen {
                 address: settings.listen.clone(),
