@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, reason = "the report is printed on stdout")]
 
 mod client;
+mod pin;
 mod pool;
 mod report;
 mod scenarios;
@@ -42,7 +43,10 @@ Server (one of):
 
 Scenarios:
   --scenario fanout|idle|request|all   comma-separated list allowed [all]
-  --threads N                     worker threads running the virtual users [number of cores]
+  --threads N                     worker threads running the virtual users [number of cores
+                                  the bench runs on]
+  --pin auto|off                  auto: a server the bench starts runs on the first half of
+                                  the cores, the bench on the rest (taskset) [auto]
   --ready-timeout S               bound on logging in, joining and getting ready [300]
 
   fanout: receivers in one chat, posters posting; saturating rate, then 50 % of it
@@ -95,6 +99,10 @@ struct Args {
     chat: String,
     scenarios: Vec<Scenario>,
     threads: usize,
+    threads_given: bool,
+    pin: bool,
+    /// The CPUs of the servers the bench starts, when it splits the cores.
+    server_cpus: Option<String>,
     ready_timeout: Duration,
     clients: Vec<usize>,
     posters: usize,
@@ -148,6 +156,9 @@ impl Args {
             chat: "Main".into(),
             scenarios: vec![Scenario::Fanout, Scenario::Idle, Scenario::Request],
             threads: cores(),
+            threads_given: false,
+            pin: true,
+            server_cpus: None,
             ready_timeout: Duration::from_secs(300),
             clients: vec![100, 1000],
             posters: 4,
@@ -220,7 +231,17 @@ impl Args {
                     list.dedup();
                     a.scenarios = list;
                 }
-                "--threads" => a.threads = number(flag, value)?,
+                "--threads" => {
+                    a.threads = number(flag, value)?;
+                    a.threads_given = true;
+                }
+                "--pin" => {
+                    a.pin = match value {
+                        "auto" => true,
+                        "off" => false,
+                        _ => return Err(format!("--pin: auto or off, not {value:?}")),
+                    }
+                }
                 "--ready-timeout" => a.ready_timeout = seconds(flag, value)?,
                 "--clients" => {
                     a.clients = value
@@ -267,7 +288,7 @@ impl Args {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = match Args::parse(argv.clone()) {
+    let mut args = match Args::parse(argv.clone()) {
         Ok(Some(args)) => args,
         Ok(None) => {
             print!("{HELP}");
@@ -278,6 +299,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let machine_cores = cores();
+    let split = pin_cores(&mut args);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -312,8 +335,9 @@ fn main() -> ExitCode {
         "started_unix_s": started,
         "took_s": report::round3(clock.elapsed().as_secs_f64()),
         "arguments": argv,
-        "cores": cores(),
+        "cores": machine_cores,
         "threads": args.threads,
+        "pinning": split.as_ref().map(|s| json!({ "server_cpus": s.server, "bench_cpus": s.bench })),
         "commit": commit(),
         "targets": args.targets.iter().map(|t| match t {
             Target::Started(kind) => json!({
@@ -454,6 +478,29 @@ async fn run(args: &Args, names: Arc<Names>) -> Vec<Row> {
     rows
 }
 
+/// Splits the cores between the servers the bench starts and the bench itself (see `pin`),
+/// unless `--pin off`, the server is not the bench's, or there are fewer than two cores.
+fn pin_cores(args: &mut Args) -> Option<pin::Split> {
+    let starts_servers = args.targets.iter().any(|t| matches!(t, Target::Started(_)));
+    if !args.pin || !starts_servers {
+        return None;
+    }
+    let split = pin::allowed().as_deref().and_then(pin::split)?;
+    if let Err(e) = pin::pin_self(&split.bench) {
+        eprintln!("chatty-bench: not pinning ({e}): the server and the bench share the cores");
+        return None;
+    }
+    if !args.threads_given {
+        args.threads = split.bench_cores;
+    }
+    args.server_cpus = Some(split.server.clone());
+    eprintln!(
+        "chatty-bench: servers run on CPU {}, the bench on CPU {} ({} threads)",
+        split.server, split.bench, args.threads
+    );
+    Some(split)
+}
+
 /// Runs one scenario against a target: starts the server if the bench owns it (and stops it
 /// after, whatever happens), and gives the scenario a fresh pool of worker threads.
 async fn measure(
@@ -468,7 +515,8 @@ async fn measure(
     eprintln!("chatty-bench: {} / {what}", target.label());
     let (server, base, pid) = match target {
         Target::Started(kind) => {
-            let server = Server::start(*kind, &args.server_bin, &args.chat).await?;
+            let cpus = args.server_cpus.as_deref();
+            let server = Server::start(*kind, &args.server_bin, &args.chat, cpus).await?;
             let (url, pid) = (server.url(), server.pid());
             ready(client, &url)
                 .await

@@ -67,7 +67,9 @@ pub struct Server {
 
 impl Server {
     /// Starts the binary on a random loopback port and waits for its `listening on` line.
-    pub async fn start(kind: Kind, binary: &Path, chat: &str) -> Result<Self> {
+    /// With `cpus`, the server runs on those CPUs only (`taskset -c`, which execs it: the
+    /// pid is the server's).
+    pub async fn start(kind: Kind, binary: &Path, chat: &str, cpus: Option<&str>) -> Result<Self> {
         if !binary.is_file() {
             return Err(Error::other(format!(
                 "no server binary at {}: build it with `cargo build --release -p chatty-server` \
@@ -84,7 +86,14 @@ impl Server {
                     .map_err(|e| Error::other(format!("no Postgres database: {e}")))?,
             ),
         };
-        let mut command = Command::new(binary);
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut taskset = Command::new("taskset");
+                taskset.arg("-c").arg(cpus).arg(binary);
+                taskset
+            }
+            None => Command::new(binary),
+        };
         command
             .env_remove("DATABASE_URL")
             .env_remove("SECRET_KEY")

@@ -38,7 +38,7 @@ impl AccountRepository for MemoryStore {
     }
 
     async fn find(&self, name: &UserName) -> Result<Option<Account>, StoreError> {
-        Ok(self.lock()?.accounts.get(name).cloned())
+        Ok(self.read()?.accounts.get(name).cloned())
     }
 
     async fn mark_verified(&self, name: &UserName) -> Result<(), StoreError> {

@@ -150,7 +150,7 @@ impl ChatRepository for MemoryStore {
     }
 
     async fn chat_names(&self) -> Result<Vec<ChatName>, StoreError> {
-        Ok(self.lock()?.chats.keys().cloned().collect())
+        Ok(self.read()?.chats.keys().cloned().collect())
     }
 
     async fn reports(
@@ -159,7 +159,7 @@ impl ChatRepository for MemoryStore {
         only: Option<&ChatName>,
         last_messages: usize,
     ) -> Result<Snapshot<Vec<ChatReport>>, StoreError> {
-        let state = self.lock()?;
+        let state = self.read()?;
         let value = match only {
             Some(name) => vec![state.report(viewer, name, state.chat(name)?, last_messages)],
             None => state
@@ -175,7 +175,7 @@ impl ChatRepository for MemoryStore {
     }
 
     async fn members(&self, chat: &ChatName) -> Result<Snapshot<Vec<UserWithStatus>>, StoreError> {
-        let state = self.lock()?;
+        let state = self.read()?;
         Ok(Snapshot {
             value: state.logged_in_members(state.chat(chat)?),
             as_of: state.as_of(),

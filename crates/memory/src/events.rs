@@ -30,7 +30,7 @@ pub(crate) struct SessionState {
     cursor: EventId,
     /// Bumped whenever an event this session may read is appended; dropped with the session,
     /// which also wakes every waiter.
-    wake: watch::Sender<()>,
+    wake: Arc<watch::Sender<()>>,
 }
 
 /// A membership that is over: the chat's events with ids in `from..until` were the member's.
@@ -47,7 +47,7 @@ impl SessionState {
             session,
             ended: Vec::new(),
             cursor,
-            wake: watch::Sender::new(()),
+            wake: Arc::new(watch::Sender::new(())),
         }
     }
 }
@@ -146,18 +146,20 @@ impl State {
     pub(crate) fn append(&mut self, event: Event, retention: usize) {
         self.last_event_id += 1;
         let stored = Arc::new(StoredEvent::new(EventId(self.last_event_id), event));
+        let woken = &mut self.woken;
+        let mut wake = |s: &SessionState| woken.push(Arc::clone(&s.wake));
         match stored.event.audience() {
-            Audience::Everyone => self.sessions.values().for_each(|s| s.wake.send_replace(())),
+            Audience::Everyone => self.sessions.values().for_each(wake),
             Audience::EveryoneBut(user) => self
                 .sessions
                 .values()
                 .filter(|s| &s.session.user != user)
-                .for_each(|s| s.wake.send_replace(())),
+                .for_each(wake),
             Audience::ChatMembers(chat) => {
                 if let Some(chat) = self.chats.get(chat) {
                     for member in chat.members.keys() {
                         if let Some(s) = self.sessions.get(member) {
-                            s.wake.send_replace(());
+                            wake(s);
                         }
                     }
                 }
@@ -208,11 +210,11 @@ impl State {
 #[async_trait]
 impl EventLog for MemoryStore {
     async fn last_id(&self) -> Result<EventId, StoreError> {
-        Ok(EventId(self.lock()?.last_event_id))
+        Ok(EventId(self.read()?.last_event_id))
     }
 
     async fn subscribe(&self, reader: &SessionKey) -> Result<Wakeup, StoreError> {
-        let state = self.lock()?;
+        let state = self.read()?;
         let mut rx = state.session(reader)?.wake.subscribe();
         Ok(Box::pin(async move {
             // An error means the session ended, which is also a reason to wake.
@@ -226,7 +228,7 @@ impl EventLog for MemoryStore {
         after: EventId,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let state = self.lock()?;
+        let state = self.read()?;
         let session = state.session(reader)?;
         Ok(read(&state.log, &state.chats, session, after, limit).0)
     }

@@ -22,10 +22,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use chatty_domain::EventId;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chatty_domain::ports::StoreError;
 use chatty_domain::{Account, ChatName, Message, UserName};
+use tokio::sync::watch;
 
 pub use mailer::LogMailer;
 
@@ -53,7 +54,9 @@ impl Default for MemoryLimits {
 /// The in-memory store: implements every storage port of `chatty_domain::ports`.
 #[derive(Default)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    /// Readers (the event streams and polls, woken together) share the lock; writers take it
+    /// alone.
+    state: RwLock<State>,
     limits: MemoryLimits,
     unavailable: AtomicBool,
 }
@@ -71,6 +74,8 @@ struct State {
     log: Log,
     outbox: BTreeMap<u64, OutboxRow>,
     last_mail_id: u64,
+    /// The sessions to wake once the lock is released (see `Locked`).
+    woken: Vec<Arc<watch::Sender<()>>>,
 }
 
 #[derive(Default)]
@@ -94,14 +99,61 @@ impl MemoryStore {
         self.unavailable.store(unavailable, Ordering::SeqCst);
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+    fn check_available(&self) -> Result<(), StoreError> {
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable(
                 "the in-memory store is switched off".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// The state, for a change.
+    fn lock(&self) -> Result<Locked<'_>, StoreError> {
+        self.check_available()?;
         // A panic while holding the lock cannot leave a table half-written: every method
         // checks before it writes. So the state stays usable after one.
-        Ok(self.state.lock().unwrap_or_else(PoisonError::into_inner))
+        let guard = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        Ok(Locked { guard: Some(guard) })
+    }
+
+    /// The state, to read only; shared with other readers.
+    fn read(&self) -> Result<RwLockReadGuard<'_, State>, StoreError> {
+        self.check_available()?;
+        Ok(self.state.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The state locked for a change. The sessions an append woke are woken when it is dropped,
+/// after the lock is released: waking a thousand readers takes a while (a wake on another
+/// thread is a system call), and they would only wait for the lock they are woken to take.
+struct Locked<'a> {
+    guard: Option<RwLockWriteGuard<'a, State>>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        // Only `drop` empties it.
+        self.guard.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if let Some(mut guard) = self.guard.take() {
+            let woken = std::mem::take(&mut guard.woken);
+            drop(guard);
+            for wake in woken {
+                wake.send_replace(());
+            }
+        }
     }
 }

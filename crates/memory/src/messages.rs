@@ -44,7 +44,7 @@ impl MessageRepository for MemoryStore {
         before: Option<MessageId>,
         limit: usize,
     ) -> Result<Snapshot<Vec<Message>>, StoreError> {
-        let state = self.lock()?;
+        let state = self.read()?;
         let room = state
             .chats
             .get(chat)

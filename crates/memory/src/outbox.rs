@@ -88,7 +88,7 @@ impl MailOutbox for MemoryStore {
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
-        let state = self.lock()?;
+        let state = self.read()?;
         Ok(state
             .outbox
             .values()

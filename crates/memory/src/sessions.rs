@@ -106,10 +106,10 @@ impl SessionRepository for MemoryStore {
     }
 
     async fn is_logged_in(&self, user: &UserName) -> Result<bool, StoreError> {
-        Ok(self.lock()?.sessions.contains_key(user))
+        Ok(self.read()?.sessions.contains_key(user))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.lock()?.sessions.len() as u64)
+        Ok(self.read()?.sessions.len() as u64)
     }
 }
