@@ -7,6 +7,7 @@ mod cors;
 mod error;
 mod json_errors;
 mod metrics;
+mod request_span;
 mod response;
 mod routes;
 mod session;
@@ -51,5 +52,5 @@ pub fn app(
         .wrap(sessions)
         .wrap(from_fn(cors::cors))
         .wrap(from_fn(metrics::measure))
-        .wrap(TracingLogger::default())
+        .wrap(TracingLogger::<request_span::RequestSpan>::new())
 }

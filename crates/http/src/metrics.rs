@@ -138,21 +138,15 @@ pub(crate) async fn measure(
     if let Some(api) = metrics {
         let route = response
             .request()
-            .match_pattern()
-            .filter(|p| {
-                p.starts_with("/api/")
-                    || p.starts_with("/healthz")
-                    || p.starts_with("/readyz")
-                    || p == "/metrics"
-            })
-            .unwrap_or_else(|| "other".to_owned());
+            .app_data::<crate::routes::RoutePattern>()
+            .map_or("other", |p| p.0);
         let status = response.status().as_u16().to_string();
         let m = &api.metrics;
         m.requests
-            .with_label_values(&[&method, &route, &status])
+            .with_label_values(&[&method, route, &status])
             .inc();
         m.latency
-            .with_label_values(&[&method, &route, &status])
+            .with_label_values(&[&method, route, &status])
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(response)

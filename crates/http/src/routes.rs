@@ -19,10 +19,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(api("/readyz", web::get().to(health::readyz)))
         .service(api("/api/register", web::post().to(accounts::register)))
         .service(api(
-            "/api/verifyEmail/{user}/{token}",
-            web::get().to(accounts::verify_email),
-        ))
-        .service(api(
             "/api/resendVerification",
             web::post().to(accounts::resend_verification),
         ))
@@ -79,11 +75,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(api(
             "/api/adminonly/removeChat",
             web::post().to(chats::remove),
+        ))
+        // The one pattern with parameters comes last: the router tries routes in order, and
+        // matching a parameterised one runs a regular expression, on every request before it.
+        .service(api(
+            "/api/verifyEmail/{user}/{token}",
+            web::get().to(accounts::verify_email),
         ));
 }
 
-fn api(path: &str, route: Route) -> Resource {
+/// The route an API request matched, for metrics and logs: every API path is exact, so the
+/// path is the pattern. Looking it up from the request is a scan of the route table with a
+/// regular expression at the root, per request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoutePattern(pub(crate) &'static str);
+
+fn api(path: &'static str, route: Route) -> Resource {
     web::resource(path)
+        .app_data(RoutePattern(path))
         .route(route)
         .default_service(web::to(static_files::fallback))
 }

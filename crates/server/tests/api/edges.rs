@@ -389,6 +389,9 @@ async fn metrics_count_requests_sessions_and_events_in_prometheus_format() {
     alice.say("Main", "hello").await;
     alice.events(4).await;
     app.client().get("/nothing/here").await;
+    app.client()
+        .get("/api/verifyEmail/nobody/token-in-the-path")
+        .await;
     let reply = app.client().get("/metrics").await;
     assert_eq!(reply.status, 200);
     assert!(
@@ -414,6 +417,9 @@ async fn metrics_count_requests_sessions_and_events_in_prometheus_format() {
     assert!(text.contains(
         "chatty_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/login\",status=\"200\""
     ));
+    // A route with parameters is counted by its pattern: no path, no token, in a label.
+    assert!(text.contains("route=\"/api/verifyEmail/{user}/{token}\""), "{text}");
+    assert!(!text.contains("token-in-the-path"));
     assert!(
         text.lines()
             .any(|l| l.starts_with("chatty_events_appended ") && l != "chatty_events_appended 0")
