@@ -94,6 +94,7 @@ impl ChatRepository for PgStore {
                 if removed == 0 {
                     return Err(StoreError::NotFound(Missing::Chat).into());
                 }
+                log.close_spans_of_chat(c, chat.as_str()).await?;
                 log.append(c, Event::chat_removed(&chat, now)).await
             })
         })
@@ -138,6 +139,7 @@ impl ChatRepository for PgStore {
                 if inserted == 0 {
                     return Err(StoreError::Conflict(Conflict::Membership).into());
                 }
+                log.open_span(c, chat.as_str(), user.folded()).await?;
                 let user = UserName::parse(&name).map_err(name_error)?;
                 let flags = UserFlags {
                     verified,
@@ -174,6 +176,8 @@ impl ChatRepository for PgStore {
                 let Some(name) = left.into_iter().next() else {
                     return Err(StoreError::NotFound(Missing::Membership).into());
                 };
+                log.close_spans_of_user(c, user.folded(), Some(chat.as_str()))
+                    .await?;
                 let user = UserName::parse(&name).map_err(name_error)?;
                 log.append_all(c, Event::left(&user, &chat, now)).await
             })

@@ -11,7 +11,7 @@ use diesel::sql_types::{BigInt, Jsonb, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::recent::Recent;
-use crate::schema::{event_log, events, memberships, sessions};
+use crate::schema::{event_log, events, membership_spans, sessions};
 use crate::{Appended, PgStore, TxError, db_id, event_id, from_db_time, store_error, to_db_time};
 
 /// The event log, locked for the rest of a write transaction.
@@ -47,18 +47,12 @@ impl Log {
         c: &mut AsyncPgConnection,
         event: Event,
     ) -> Result<(), TxError> {
-        let (audience, audience_user, recipients): (i16, Option<String>, Option<Vec<String>>) =
+        // A chat event's readers are the members whose span covers its id (`membership_spans`).
+        let (audience, audience_user, audience_chat): (i16, Option<&str>, Option<&str>) =
             match event.audience() {
                 Audience::Everyone => (0, None, None),
-                Audience::EveryoneBut(user) => (1, Some(user.folded().to_owned()), None),
-                Audience::ChatMembers(chat) => {
-                    let members: Vec<String> = memberships::table
-                        .filter(memberships::chat.eq(chat.as_str()))
-                        .select(memberships::user_key)
-                        .load(c)
-                        .await?;
-                    (2, None, Some(members))
-                }
+                Audience::EveryoneBut(user) => (1, Some(user.folded()), None),
+                Audience::ChatMembers(chat) => (2, None, Some(chat.as_str())),
             };
         let payload = serde_json::to_value(&event)
             .map_err(|e| TxError::Store(StoreError::Unavailable(Box::new(e))))?;
@@ -70,11 +64,70 @@ impl Log {
                 events::payload.eq(payload),
                 events::audience.eq(audience),
                 events::audience_user.eq(audience_user),
-                events::recipients.eq(recipients),
+                events::audience_chat.eq(audience_chat),
                 events::time.eq(to_db_time(event.time())),
             ))
             .execute(c)
             .await?;
+        Ok(())
+    }
+
+    /// Opens `user_key`'s span of `chat`: the chat's events from the next one on are theirs.
+    pub(crate) async fn open_span(
+        &self,
+        c: &mut AsyncPgConnection,
+        chat: &str,
+        user_key: &str,
+    ) -> Result<(), TxError> {
+        diesel::insert_into(membership_spans::table)
+            .values((
+                membership_spans::chat.eq(chat),
+                membership_spans::user_key.eq(user_key),
+                membership_spans::from_event.eq(self.last + 1),
+            ))
+            .execute(c)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes the open spans of `user_key` (of `chat` only, or of every chat) before the next
+    /// event: the membership ends with what was appended so far.
+    pub(crate) async fn close_spans_of_user(
+        &self,
+        c: &mut AsyncPgConnection,
+        user_key: &str,
+        chat: Option<&str>,
+    ) -> Result<(), TxError> {
+        let open = membership_spans::table
+            .filter(membership_spans::user_key.eq(user_key))
+            .filter(membership_spans::until_event.is_null());
+        let until = membership_spans::until_event.eq(self.last + 1);
+        match chat {
+            Some(chat) => {
+                diesel::update(open.filter(membership_spans::chat.eq(chat)))
+                    .set(until)
+                    .execute(c)
+                    .await?
+            }
+            None => diesel::update(open).set(until).execute(c).await?,
+        };
+        Ok(())
+    }
+
+    /// Closes every open span of `chat` (the chat is removed) before the next event.
+    pub(crate) async fn close_spans_of_chat(
+        &self,
+        c: &mut AsyncPgConnection,
+        chat: &str,
+    ) -> Result<(), TxError> {
+        diesel::update(
+            membership_spans::table
+                .filter(membership_spans::chat.eq(chat))
+                .filter(membership_spans::until_event.is_null()),
+        )
+        .set(membership_spans::until_event.eq(self.last + 1))
+        .execute(c)
+        .await?;
         Ok(())
     }
 
@@ -134,6 +187,10 @@ where
                 event_log::pruned_through.eq(*id),
                 event_log::pruned_time.eq(*time),
             ))
+            .execute(c)
+            .await?;
+        // Spans that ended before the oldest event kept decide nothing any more.
+        diesel::delete(membership_spans::table.filter(membership_spans::until_event.le(*id + 1)))
             .execute(c)
             .await?;
     }
@@ -267,7 +324,12 @@ async fn deliveries(
          WHERE id > $1 AND id >= $2 \
            AND (audience = 0 \
                 OR (audience = 1 AND audience_user <> $3) \
-                OR (audience = 2 AND $3 = ANY (recipients))) \
+                OR (audience = 2 AND $3 = ANY (recipients)) \
+                OR (audience = 2 AND EXISTS ( \
+                    SELECT 1 FROM membership_spans m \
+                    WHERE m.user_key = $3 AND m.chat = events.audience_chat \
+                      AND m.from_event <= events.id \
+                      AND (m.until_event IS NULL OR events.id < m.until_event)))) \
          ORDER BY id LIMIT $4",
     )
     .bind::<BigInt, _>(after)

@@ -42,8 +42,8 @@ pub struct PgSettings {
     /// Events kept (`EventRetentionCount`); older ones are pruned as new ones arrive.
     pub event_retention_count: usize,
     /// The newest events each instance keeps decoded for its readers; a reader further behind
-    /// reads the table. A chat event holds its recipients' names: with a thousand members,
-    /// 1,024 events take some 30 MB.
+    /// reads the table. A chat event holds its readers' names, shared with the event before
+    /// it when they are the same (a chat's messages between two joins or leaves).
     pub recent_events: usize,
 }
 

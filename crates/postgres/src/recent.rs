@@ -22,13 +22,13 @@ struct Cached {
     stored: Arc<StoredEvent>,
     audience: i16,
     audience_user: Option<String>,
-    /// Sorted, for binary search.
-    recipients: Box<[Box<str>]>,
+    /// Sorted, for binary search; shared by consecutive events with the same readers.
+    recipients: Arc<[Box<str>]>,
 }
 
 impl Cached {
-    /// The SQL rule of `events::deliveries`: everyone, everyone but one user, or the
-    /// recipients listed when the event was appended.
+    /// The SQL rule of `events::deliveries`: everyone, everyone but one user, or the chat's
+    /// members whose membership span covers the event (loaded with it).
     fn visible_to(&self, user_key: &str) -> bool {
         match self.audience {
             0 => true,
@@ -168,23 +168,38 @@ impl Recent {
         let capacity = i64::try_from(self.capacity).unwrap_or(i64::MAX);
         let from = through.max(last - capacity);
         let rows: Vec<Row> = diesel::sql_query(
-            "SELECT id, kind, payload, audience, audience_user, recipients FROM events \
-             WHERE id > $1 AND id <= $2 ORDER BY id",
+            // A chat event's readers, as the table path decides them: the members whose span
+            // covers it (or, for rows from before the spans, its own list).
+            "SELECT e.id, e.kind, e.payload, e.audience, e.audience_user, \
+                    CASE WHEN e.audience = 2 THEN COALESCE(e.recipients, ARRAY( \
+                        SELECT m.user_key FROM membership_spans m \
+                        WHERE m.chat = e.audience_chat AND m.from_event <= e.id \
+                          AND (m.until_event IS NULL OR e.id < m.until_event))) \
+                    END AS recipients \
+             FROM events e WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id",
         )
         .bind::<BigInt, _>(from)
         .bind::<BigInt, _>(last)
         .load(c)
         .await?;
         let mut loaded = Vec::with_capacity(rows.len());
+        let mut previous: Option<Arc<[Box<str>]>> = None;
         for row in rows {
             let stored = stored_event(row.id, &row.kind, row.payload)?;
-            let mut recipients: Box<[Box<str>]> = row
-                .recipients
-                .unwrap_or_default()
-                .into_iter()
-                .map(String::into_boxed_str)
-                .collect();
-            recipients.sort_unstable();
+            let mut names = row.recipients.unwrap_or_default();
+            names.sort_unstable();
+            let recipients: Arc<[Box<str>]> = match previous.take() {
+                Some(same)
+                    if same.len() == names.len()
+                        && same.iter().zip(&names).all(|(a, b)| **a == **b) =>
+                {
+                    same
+                }
+                _ => names.into_iter().map(String::into_boxed_str).collect(),
+            };
+            if !recipients.is_empty() {
+                previous = Some(Arc::clone(&recipients));
+            }
             loaded.push((
                 row.id,
                 Cached {
@@ -205,14 +220,27 @@ impl Recent {
             window.after = first - 1;
         }
         for (_, event) in loaded {
-            window.recipients += event.recipients.len();
+            // A shared list is counted once, by the first event holding it.
+            let shared = window
+                .events
+                .back()
+                .is_some_and(|last| Arc::ptr_eq(&last.recipients, &event.recipients));
+            if !shared {
+                window.recipients += event.recipients.len();
+            }
             window.events.push_back(event);
         }
         while window.events.len() > self.capacity
             || (window.recipients > RECIPIENTS_MAX && window.events.len() > 1)
         {
             if let Some(dropped) = window.events.pop_front() {
-                window.recipients -= dropped.recipients.len();
+                let shared = window
+                    .events
+                    .front()
+                    .is_some_and(|next| Arc::ptr_eq(&next.recipients, &dropped.recipients));
+                if !shared {
+                    window.recipients -= dropped.recipients.len();
+                }
             }
             window.after += 1;
         }

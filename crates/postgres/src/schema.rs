@@ -70,6 +70,16 @@ diesel::table! {
         audience_user -> Nullable<Text>,
         recipients -> Nullable<Array<Text>>,
         time -> Timestamptz,
+        audience_chat -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    membership_spans (user_key, chat, from_event) {
+        chat -> Text,
+        user_key -> Text,
+        from_event -> Int8,
+        until_event -> Nullable<Int8>,
     }
 }
 
@@ -107,6 +117,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     chats,
     sessions,
     memberships,
+    membership_spans,
     messages,
     events,
     event_log,

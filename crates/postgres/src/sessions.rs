@@ -70,6 +70,8 @@ pub(crate) async fn end_session(
         ))
         .load(c)
         .await?;
+    // Its memberships go with it (ON DELETE CASCADE), and so end their spans.
+    log.close_spans_of_user(c, user_key, None).await?;
     diesel::delete(sessions::table.filter(sessions::user_key.eq(user_key)))
         .execute(c)
         .await?;

@@ -26,3 +26,93 @@ async fn migrations_go_down_and_up_again() {
     .await
     .expect("the blocking task");
 }
+
+/// Chat events written before the membership spans keep the recipient list they were written
+/// with; those written after follow the spans. Going down turns spans back into lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_events_keep_their_readers_across_the_spans_migration() {
+    use chatty_domain::contract::describe;
+    use chatty_domain::ports::{
+        ChatRepository, EventLog, MessageRepository, SessionKey, SessionRepository,
+    };
+    use chatty_domain::{
+        ChatName, EventId, LoginMode, MessageText, NewMessage, NewSession, Timestamp, Token,
+        UserFlags, UserName,
+    };
+    use chatty_postgres::{PgSettings, PgStore};
+
+    let db = TestDatabase::new().await;
+    let main = ChatName::parse("Main").expect("a chat name");
+    let at = Timestamp::from_millis(0);
+    let login = async |store: &PgStore, name: &str| {
+        let user = UserName::parse(name).expect("a user name");
+        let token = Token::new(format!("token-{name}"));
+        let new = NewSession {
+            user: user.clone(),
+            token: token.clone(),
+            flags: UserFlags::default(),
+            registered: false,
+        };
+        store
+            .start(&new, LoginMode::Guest, at)
+            .await
+            .expect("logs in");
+        SessionKey { user, token }
+    };
+    let say = async |store: &PgStore, who: &SessionKey, text: &str| {
+        let message = NewMessage {
+            chat: main.clone(),
+            author: who.user.clone(),
+            flags: UserFlags::default(),
+            text: MessageText::parse(text, 100).expect("a text"),
+            membership_required: true,
+        };
+        store.post(&message, at).await.expect("posts");
+    };
+    let texts = async |store: &PgStore, who: &SessionKey| -> Vec<String> {
+        let read = store
+            .read_after(who, EventId(0), 1000)
+            .await
+            .expect("reads");
+        describe(&read)
+            .into_iter()
+            .filter(|d| d.contains("MessageEvent"))
+            .collect()
+    };
+
+    let before = PgStore::new(db.url(), PgSettings::default()).expect("a pool");
+    before.create_chat(&main, at).await.expect("creates");
+    let alice = login(&before, "alice").await;
+    let bob = login(&before, "bob").await;
+    before.join(&alice.user, &main, at).await.expect("joins");
+    say(&before, &alice, "only alice was in").await;
+    before.join(&bob.user, &main, at).await.expect("joins");
+    let alice_saw = texts(&before, &alice).await;
+    assert_eq!(alice_saw.len(), 1, "{alice_saw:?}");
+    assert!(texts(&before, &bob).await.is_empty());
+    drop(before);
+
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+            .expect("connects");
+        conn.revert_last_migration(chatty_postgres::MIGRATIONS)
+            .expect("the spans migration goes down");
+        conn.run_pending_migrations(chatty_postgres::MIGRATIONS)
+            .expect("and up again");
+    })
+    .await
+    .expect("the blocking task");
+
+    let after = PgStore::new(db.url(), PgSettings::default()).expect("a pool");
+    assert_eq!(texts(&after, &alice).await, alice_saw);
+    assert!(texts(&after, &bob).await.is_empty());
+    say(&after, &bob, "both are in").await;
+    after.leave(&bob.user, &main, at).await.expect("leaves");
+    say(&after, &alice, "bob has left").await;
+    let alice_now = texts(&after, &alice).await;
+    let bob_now = texts(&after, &bob).await;
+    assert_eq!(alice_now.len(), 3, "{alice_now:?}");
+    assert_eq!(bob_now.len(), 1, "{bob_now:?}");
+    assert!(bob_now[0].contains("both are in"), "{bob_now:?}");
+}
