@@ -399,19 +399,25 @@ impl EventLog for PgStore {
         let mut conn = self.conn().await?;
         let r = reader(&mut conn, key, false).await?;
         let batch = deliveries(&mut conn, &self.recent, &r, db_id(after), limit).await?;
-        self.live.remember(key, r.first_event, r.last);
+        self.live.remember(key, r.first_event, r.last, None);
         Ok(batch)
     }
 
     async fn take(&self, key: &SessionKey, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        if let Some(batch) = self.take_known_session(key, limit).await? {
+            return Ok(batch);
+        }
         let mut conn = self.conn().await?;
-        let key = key.clone();
+        let owned = key.clone();
         let recent = &self.recent;
-        Ok(conn
+        let (batch, first_event, last, cursor) = conn
             .transaction::<_, TxError, _>(async move |c| {
+                let key = owned;
                 let r = reader(c, &key, true).await?;
                 let batch = deliveries(c, recent, &r, r.cursor, limit).await?;
+                let mut cursor = r.cursor;
                 if let Some(last) = batch.last() {
+                    cursor = db_id(last.id());
                     diesel::update(sessions::table.filter(sessions::user_key.eq(&r.user_key)))
                         .set(sessions::cursor.eq(db_id(last.id())))
                         .execute(c)
@@ -423,9 +429,11 @@ impl EventLog for PgStore {
                         .execute(c)
                         .await?;
                 }
-                Ok(batch)
+                Ok((batch, r.first_event, r.last, cursor))
             })
-            .await?)
+            .await?;
+        self.live.remember(key, first_event, last, Some(cursor));
+        Ok(batch)
     }
 
     async fn prune(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
@@ -449,6 +457,9 @@ struct Live {
     token: Token,
     first_event: i64,
     verified_through: i64,
+    /// The legacy poll's cursor as this instance last wrote or read it; a move from it is a
+    /// compare-and-set, so a stale one only costs a read of the table.
+    cursor: Option<i64>,
 }
 
 /// Forgotten sessions are re-read from the table; past this many, the map starts afresh.
@@ -461,29 +472,51 @@ impl LiveSessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn remember(&self, key: &SessionKey, first_event: i64, verified_through: i64) {
+    /// Records a session read from the table, with its cursor when that was read too (else the
+    /// one known for the same session stays).
+    fn remember(
+        &self,
+        key: &SessionKey,
+        first_event: i64,
+        verified_through: i64,
+        cursor: Option<i64>,
+    ) {
         let mut live = self.lock();
         if live.len() >= LIVE_SESSIONS_MAX {
             live.clear();
         }
+        let cursor = cursor.or_else(|| {
+            live.get(key.user.folded())
+                .filter(|l| l.first_event == first_event)
+                .and_then(|l| l.cursor)
+        });
         live.insert(
             key.user.folded().to_owned(),
             Live {
                 token: key.token.clone(),
                 first_event,
                 verified_through,
+                cursor,
             },
         );
     }
 
-    /// The session's first event and how far it is known live, if `key` is what was read.
-    fn known(&self, key: &SessionKey) -> Option<(i64, i64)> {
+    /// The session's first event, how far it is known live, and its cursor if known, if `key`
+    /// is what was read.
+    fn known(&self, key: &SessionKey) -> Option<(i64, i64, Option<i64>)> {
         let live = self.lock();
         let entry = live.get(key.user.folded())?;
-        entry
-            .token
-            .matches(&key.token)
-            .then_some((entry.first_event, entry.verified_through))
+        entry.token.matches(&key.token).then_some((
+            entry.first_event,
+            entry.verified_through,
+            entry.cursor,
+        ))
+    }
+
+    fn set_cursor(&self, key: &SessionKey, cursor: Option<i64>) {
+        if let Some(entry) = self.lock().get_mut(key.user.folded()) {
+            entry.cursor = cursor;
+        }
     }
 
     fn confirm(&self, key: &SessionKey, through: i64) {
@@ -498,6 +531,32 @@ impl LiveSessions {
 }
 
 impl PgStore {
+    /// `take` for a session whose cursor this instance knows: the events from the window of
+    /// recent events, and the cursor moved in a batch with the other polls answered at the
+    /// same time. `None` when the table must be asked (the cursor moved elsewhere, say).
+    async fn take_known_session(
+        &self,
+        key: &SessionKey,
+        limit: usize,
+    ) -> Result<Option<Vec<Delivery>>, StoreError> {
+        let Some((first_event, _, Some(cursor))) = self.live.known(key) else {
+            return Ok(None);
+        };
+        let Some(batch) = self.read_known_session(key, cursor, limit).await? else {
+            return Ok(None);
+        };
+        let Some(last) = batch.last() else {
+            return Ok(Some(batch));
+        };
+        let to = db_id(last.id());
+        let moved = self
+            .cursors
+            .compare_and_set(&self.pool, key.user.folded(), first_event, cursor, to)
+            .await?;
+        self.live.set_cursor(key, moved.then_some(to));
+        Ok(moved.then_some(batch))
+    }
+
     /// `read_after` without a round trip for a session read recently, when the window of
     /// recent events covers both the cursor and the time since the session was last seen
     /// live; `None` when the table must be asked.
@@ -507,7 +566,7 @@ impl PgStore {
         after: i64,
         limit: usize,
     ) -> Result<Option<Vec<Delivery>>, StoreError> {
-        let Some((first_event, verified)) = self.live.known(key) else {
+        let Some((first_event, verified, _)) = self.live.known(key) else {
             return Ok(None);
         };
         let newest = i64::try_from(*self.newest.borrow()).unwrap_or(i64::MAX);

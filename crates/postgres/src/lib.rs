@@ -8,6 +8,7 @@
 
 mod accounts;
 mod chats;
+mod cursors;
 mod events;
 mod follow;
 mod messages;
@@ -70,6 +71,8 @@ pub struct PgStore {
     recent: recent::Recent,
     /// Sessions read for recently, checked against the newest events instead of the table.
     live: events::LiveSessions,
+    /// Legacy-poll cursor moves, written in batches.
+    cursors: std::sync::Arc<cursors::CursorMoves>,
 }
 
 impl PgStore {
@@ -90,6 +93,7 @@ impl PgStore {
             pool,
             recent: recent::Recent::new(settings.recent_events),
             live: events::LiveSessions::default(),
+            cursors: std::sync::Arc::default(),
             settings,
             newest: watch::Sender::new(0),
             url: url.to_owned(),

@@ -272,3 +272,111 @@ async fn a_session_ended_elsewhere_is_noticed_by_a_reading_instance() {
             .is_empty()
     );
 }
+
+/// The compatible poll's cursor moved alternately by two instances: an instance's remembered
+/// cursor goes stale when the other moves it, and must then not deliver anything twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_poll_cursors_moved_by_two_instances_deliver_each_event_once() {
+    use chatty_domain::contract::describe;
+
+    let db = TestDatabase::new().await;
+    let (a, b) = (store(&db), store(&db));
+    let main = ChatName::parse("Main").unwrap();
+    let at = Timestamp::from_millis(0);
+    a.create_chat(&main, at).await.unwrap();
+    let alice = member(&a, "alice").await;
+    let bob = member(&a, "bob").await;
+    let say = async |text: String| {
+        let message = NewMessage {
+            chat: main.clone(),
+            author: bob.user.clone(),
+            flags: UserFlags::default(),
+            text: MessageText::parse(&text, 100).unwrap(),
+            membership_required: true,
+        };
+        a.post(&message, at).await.unwrap();
+    };
+    // Takes everything there is through `on`, one event per answer as the poll does.
+    let drain = async |on: &PgStore| -> Vec<String> {
+        on.last_id().await.unwrap(); // what the LISTEN follower does in a server
+        let mut got = Vec::new();
+        loop {
+            let batch = on.take(&alice, 1).await.unwrap();
+            if batch.is_empty() {
+                return got;
+            }
+            got.extend(describe(&batch));
+        }
+    };
+    let mut seen = drain(&a).await;
+    // Instance order a, a, b, a, b, b, a: each instance's cursor goes stale at least once.
+    for (round, on) in [&a, &a, &b, &a, &b, &b, &a].into_iter().enumerate() {
+        say(format!("m{round}")).await;
+        say(format!("n{round}")).await;
+        seen.extend(drain(on).await);
+    }
+    let messages: Vec<&String> = seen
+        .iter()
+        .filter(|d| d.starts_with("MessageEvent"))
+        .collect();
+    let expected: Vec<String> = (0..7)
+        .flat_map(|r| [format!("m{r}"), format!("n{r}")])
+        .map(|t| format!("MessageEvent(bob@Main:{t})"))
+        .collect();
+    assert_eq!(messages, expected.iter().collect::<Vec<_>>());
+    // The table agrees: the cursor stands after the last event.
+    assert!(drain(&b).await.is_empty());
+    assert!(drain(&a).await.is_empty());
+}
+
+/// A thousand-odd polls answered at once move their cursors in a few batched statements; each
+/// still gets every event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_polls_answered_together_each_get_every_event_once() {
+    use chatty_domain::contract::describe;
+
+    let db = TestDatabase::new().await;
+    let store = store(&db);
+    let main = ChatName::parse("Main").unwrap();
+    let at = Timestamp::from_millis(0);
+    store.create_chat(&main, at).await.unwrap();
+    let mut readers = Vec::new();
+    for i in 0..40 {
+        readers.push(member(&store, &format!("r{i}")).await);
+    }
+    // Each reader's first take reads its cursor from the table; the next ones are batched.
+    for r in &readers {
+        while !store.take(r, 100).await.unwrap().is_empty() {}
+    }
+    let poster = readers[0].clone();
+    for round in 0..5 {
+        let message = NewMessage {
+            chat: main.clone(),
+            author: poster.user.clone(),
+            flags: UserFlags::default(),
+            text: MessageText::parse(&format!("t{round}"), 100).unwrap(),
+            membership_required: true,
+        };
+        store.post(&message, at).await.unwrap();
+    }
+    let takes = readers.iter().map(|r| {
+        let store = Arc::clone(&store);
+        let r = r.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = store.take(&r, 1).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(describe(&batch));
+            }
+        })
+    });
+    let expected: Vec<String> = (0..5)
+        .map(|t| format!("MessageEvent(r0@Main:t{t})"))
+        .collect();
+    for got in futures_util::future::join_all(takes).await {
+        assert_eq!(got.unwrap(), expected);
+    }
+}
