@@ -1,9 +1,9 @@
 //! An in-memory implementation of every storage port of chatty, used by dev mode and by the
 //! fast tests.
 //!
-//! All tables sit behind one mutex, so each port method is atomic exactly as a Postgres
-//! transaction is: a join, its membership and its events happen together or not at all. The
-//! mutex is never held across an `.await`.
+//! All tables sit behind one read-write lock, so each port method is atomic exactly as a
+//! Postgres transaction is: a join, its membership and its events happen together or not at
+//! all. Readers share it; the lock is never held across an `.await`.
 //!
 //! Events are stored once in a shared log bounded by count and age; each session reads it
 //! through its own view (what it may read was fixed when each event was appended) and only
