@@ -418,7 +418,10 @@ async fn metrics_count_requests_sessions_and_events_in_prometheus_format() {
         "chatty_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/login\",status=\"200\""
     ));
     // A route with parameters is counted by its pattern: no path, no token, in a label.
-    assert!(text.contains("route=\"/api/verifyEmail/{user}/{token}\""), "{text}");
+    assert!(
+        text.contains("route=\"/api/verifyEmail/{user}/{token}\""),
+        "{text}"
+    );
     assert!(!text.contains("token-in-the-path"));
     assert!(
         text.lines()
