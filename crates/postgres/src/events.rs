@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatty_domain::ports::{EventLog, Missing, SessionKey, StoreError, Wakeup};
-use chatty_domain::{Audience, Delivery, Event, EventId, StoredEvent, Timestamp, Token};
+use chatty_domain::{Audience, Delivery, Event, EventId, Session, StoredEvent, Timestamp, Token};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb, Text};
@@ -460,6 +460,8 @@ struct Live {
     /// The legacy poll's cursor as this instance last wrote or read it; a move from it is a
     /// compare-and-set, so a stale one only costs a read of the table.
     cursor: Option<i64>,
+    /// The session as its last check in the table found it (flags are fixed at login).
+    session: Option<Session>,
 }
 
 /// Forgotten sessions are re-read from the table; past this many, the map starts afresh.
@@ -485,11 +487,11 @@ impl LiveSessions {
         if live.len() >= LIVE_SESSIONS_MAX {
             live.clear();
         }
-        let cursor = cursor.or_else(|| {
-            live.get(key.user.folded())
-                .filter(|l| l.first_event == first_event)
-                .and_then(|l| l.cursor)
-        });
+        let same = live
+            .get(key.user.folded())
+            .filter(|l| l.first_event == first_event);
+        let cursor = cursor.or_else(|| same.and_then(|l| l.cursor));
+        let session = same.and_then(|l| l.session.clone());
         live.insert(
             key.user.folded().to_owned(),
             Live {
@@ -497,8 +499,42 @@ impl LiveSessions {
                 first_event,
                 verified_through,
                 cursor,
+                session,
             },
         );
+    }
+
+    /// Records a session checked in the table, live at least through event `verified_through`.
+    pub(crate) fn remember_session(&self, session: &Session, verified_through: i64) {
+        let key = SessionKey {
+            user: session.user.clone(),
+            token: session.token.clone(),
+        };
+        let first_event = db_id(session.first_event);
+        self.remember(&key, first_event, verified_through, None);
+        if let Some(entry) = self.lock().get_mut(key.user.folded()) {
+            entry.session = Some(session.clone());
+        }
+    }
+
+    /// The session of `key` as last checked in the table, and how far it is known live.
+    fn known_session(&self, key: &SessionKey) -> Option<(Session, i64)> {
+        let live = self.lock();
+        let entry = live.get(key.user.folded())?;
+        if !entry.token.matches(&key.token) {
+            return None;
+        }
+        Some((entry.session.clone()?, entry.verified_through))
+    }
+
+    fn set_last_active(&self, key: &SessionKey, at: Timestamp) {
+        if let Some(session) = self
+            .lock()
+            .get_mut(key.user.folded())
+            .and_then(|l| l.session.as_mut())
+        {
+            session.last_active = at;
+        }
     }
 
     /// The session's first event, how far it is known live, and its cursor if known, if `key`
@@ -531,6 +567,43 @@ impl LiveSessions {
 }
 
 impl PgStore {
+    /// The newest event id this instance knows of.
+    pub(crate) fn newest_known(&self) -> i64 {
+        i64::try_from(*self.newest.borrow()).unwrap_or(i64::MAX)
+    }
+
+    /// `touch` without reading the table, for a session this instance checked recently: the
+    /// window of recent events says whether it ended since (every end appends its user's
+    /// `LogoutEvent`). `Ok(None)` when the table must be asked; `Ok(Some(None))` when it ended.
+    pub(crate) async fn touch_known_session(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<Option<Session>>, StoreError> {
+        let Some((mut session, verified)) = self.live.known_session(key) else {
+            return Ok(None);
+        };
+        self.recent
+            .catch_up(self.newest_known(), async || self.conn().await)
+            .await?;
+        match self.recent.ended_after(key.user.folded(), verified) {
+            None => Ok(None),
+            Some((true, _)) => {
+                self.live.forget(key);
+                Ok(Some(None))
+            }
+            Some((false, through)) => {
+                self.live.confirm(key, through);
+                if crate::sessions::activity_is_due(session.last_active, now) {
+                    crate::sessions::write_activity(&mut *self.conn().await?, key, now).await?;
+                    session.last_active = now;
+                    self.live.set_last_active(key, now);
+                }
+                Ok(Some(Some(session)))
+            }
+        }
+    }
+
     /// `take` for a session whose cursor this instance knows: the events from the window of
     /// recent events, and the cursor moved in a batch with the other polls answered at the
     /// same time. `None` when the table must be asked (the cursor moved elsewhere, say).
@@ -569,9 +642,8 @@ impl PgStore {
         let Some((first_event, verified, _)) = self.live.known(key) else {
             return Ok(None);
         };
-        let newest = i64::try_from(*self.newest.borrow()).unwrap_or(i64::MAX);
         self.recent
-            .catch_up(newest, async || self.conn().await)
+            .catch_up(self.newest_known(), async || self.conn().await)
             .await?;
         let user_key = key.user.folded();
         match self.recent.ended_after(user_key, verified) {

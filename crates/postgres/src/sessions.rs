@@ -45,6 +45,27 @@ impl SessionRow {
     }
 }
 
+/// Activity is kept to the second: the inactivity timeout counts in tens of seconds, and a
+/// write per request (each poll, each post) would only churn the table.
+pub(crate) fn activity_is_due(last_active: Timestamp, now: Timestamp) -> bool {
+    to_db_time(now) - to_db_time(last_active) >= chrono::TimeDelta::seconds(1)
+}
+
+pub(crate) async fn write_activity(
+    c: &mut AsyncPgConnection,
+    key: &SessionKey,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let now = to_db_time(now);
+    diesel::update(sessions::table.filter(sessions::user_key.eq(key.user.folded())))
+        .set(sessions::last_active.eq(now))
+        .filter(sessions::last_active.lt(now))
+        .execute(c)
+        .await
+        .map_err(crate::store_error)?;
+    Ok(())
+}
+
 /// Ends the session of `user_key` inside a write: its memberships go with it, and the logout
 /// events are appended for the chats it was in.
 pub(crate) async fn end_session(
@@ -167,23 +188,23 @@ impl SessionRepository for PgStore {
     }
 
     async fn touch(&self, key: &SessionKey, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        if let Some(known) = self.touch_known_session(key, now).await? {
+            return Ok(known);
+        }
+        // Any end of this session after the read appends a logout with a higher id than what
+        // was known before it.
+        let known_before = self.newest_known();
         let mut conn = self.conn().await?;
         let Some(mut row) = find(&mut conn, key).await? else {
             return Ok(None);
         };
-        let now = to_db_time(now);
-        // Activity is kept to the second: the inactivity timeout counts in tens of seconds,
-        // and a write per request (each poll, each post) would only churn the table.
-        if now - row.last_active >= chrono::TimeDelta::seconds(1) {
-            diesel::update(sessions::table.filter(sessions::user_key.eq(key.user.folded())))
-                .set(sessions::last_active.eq(now))
-                .filter(sessions::last_active.lt(now))
-                .execute(&mut *conn)
-                .await
-                .map_err(crate::store_error)?;
-            row.last_active = now;
+        if activity_is_due(from_db_time(row.last_active), now) {
+            write_activity(&mut conn, key, now).await?;
+            row.last_active = to_db_time(now);
         }
-        row.into_session().map(Some)
+        let session = row.into_session()?;
+        self.live.remember_session(&session, known_before);
+        Ok(Some(session))
     }
 
     async fn end(

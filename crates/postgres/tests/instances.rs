@@ -380,3 +380,56 @@ async fn legacy_polls_answered_together_each_get_every_event_once() {
         assert_eq!(got.unwrap(), expected);
     }
 }
+
+/// The session check of every request: an instance that checked a session recently answers
+/// from its window of recent events, and still refuses the session once it ended or was
+/// replaced on another instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_checked_recently_is_refused_once_it_ended_elsewhere() {
+    let db = TestDatabase::new().await;
+    let (a, b) = (store(&db), store(&db));
+    let at = Timestamp::from_millis(0);
+    a.create_chat(&ChatName::parse("Main").unwrap(), at)
+        .await
+        .unwrap();
+    let alice = member(&a, "alice").await;
+    let bob = member(&a, "bob").await;
+    for key in [&alice, &bob] {
+        // Checked once in the table, then from the window.
+        for _ in 0..2 {
+            let session = b.touch(key, at).await.unwrap().unwrap();
+            assert_eq!(session.user, key.user);
+        }
+    }
+
+    assert!(a.end(&alice, false, at).await.unwrap());
+    let replaced = NewSession {
+        user: bob.user.clone(),
+        token: Token::new("token-bob-2".to_owned()),
+        flags: UserFlags::default(),
+        registered: false,
+    };
+    a.start(&replaced, LoginMode::Replace, at).await.unwrap();
+    b.refresh().await.unwrap();
+
+    for key in [&alice, &bob] {
+        assert!(
+            b.touch(key, at).await.unwrap().is_none(),
+            "{}: the ended session is still accepted",
+            key.user
+        );
+    }
+    let bob2 = SessionKey {
+        user: bob.user.clone(),
+        token: replaced.token.clone(),
+    };
+    for _ in 0..2 {
+        assert!(b.touch(&bob2, at).await.unwrap().is_some());
+    }
+    // Activity is still written, at most once a second.
+    let later = Timestamp::from_millis(5_000);
+    let touched = b.touch(&bob2, later).await.unwrap().unwrap();
+    assert_eq!(touched.last_active, later);
+    let in_the_table = a.touch(&bob2, later).await.unwrap().unwrap();
+    assert_eq!(in_the_table.last_active, later);
+}
