@@ -595,13 +595,18 @@ impl PgStore {
             Some((false, through)) => {
                 self.live.confirm(key, through);
                 if crate::sessions::activity_is_due(session.last_active, now) {
-                    crate::sessions::write_activity(&mut *self.conn().await?, key, now).await?;
+                    self.note_activity(key, now);
                     session.last_active = now;
                     self.live.set_last_active(key, now);
                 }
                 Ok(Some(Some(session)))
             }
         }
+    }
+
+    pub(crate) fn note_activity(&self, key: &SessionKey, now: Timestamp) {
+        self.activity
+            .note(&self.pool, key.user.folded(), to_db_time(now));
     }
 
     /// `take` for a session whose cursor this instance knows: the events from the window of

@@ -7,6 +7,7 @@
 //! and each event's audience is computed against the state its own transaction sees.
 
 mod accounts;
+mod activity;
 mod chats;
 mod cursors;
 mod events;
@@ -73,6 +74,8 @@ pub struct PgStore {
     live: events::LiveSessions,
     /// Legacy-poll cursor moves, written in batches.
     cursors: std::sync::Arc<cursors::CursorMoves>,
+    /// Session activity, written in batches.
+    activity: std::sync::Arc<activity::ActivityWrites>,
 }
 
 impl PgStore {
@@ -94,6 +97,7 @@ impl PgStore {
             recent: recent::Recent::new(settings.recent_events),
             live: events::LiveSessions::default(),
             cursors: std::sync::Arc::default(),
+            activity: std::sync::Arc::default(),
             settings,
             newest: watch::Sender::new(0),
             url: url.to_owned(),

@@ -51,21 +51,6 @@ pub(crate) fn activity_is_due(last_active: Timestamp, now: Timestamp) -> bool {
     to_db_time(now) - to_db_time(last_active) >= chrono::TimeDelta::seconds(1)
 }
 
-pub(crate) async fn write_activity(
-    c: &mut AsyncPgConnection,
-    key: &SessionKey,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let now = to_db_time(now);
-    diesel::update(sessions::table.filter(sessions::user_key.eq(key.user.folded())))
-        .set(sessions::last_active.eq(now))
-        .filter(sessions::last_active.lt(now))
-        .execute(c)
-        .await
-        .map_err(crate::store_error)?;
-    Ok(())
-}
-
 /// Ends the session of `user_key` inside a write: its memberships go with it, and the logout
 /// events are appended for the chats it was in.
 pub(crate) async fn end_session(
@@ -198,8 +183,9 @@ impl SessionRepository for PgStore {
         let Some(mut row) = find(&mut conn, key).await? else {
             return Ok(None);
         };
+        drop(conn);
         if activity_is_due(from_db_time(row.last_active), now) {
-            write_activity(&mut conn, key, now).await?;
+            self.note_activity(key, now);
             row.last_active = to_db_time(now);
         }
         let session = row.into_session()?;
@@ -235,6 +221,12 @@ impl SessionRepository for PgStore {
         cutoff: Timestamp,
         now: Timestamp,
     ) -> Result<Vec<UserName>, StoreError> {
+        // Activity noted on this instance but not written yet would make a live session look
+        // idle.
+        self.activity
+            .flush(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
         self.write(move |c, log| {
             Box::pin(async move {
                 let idle: Vec<(String, String)> = sessions::table

@@ -1251,21 +1251,27 @@ pub async fn concurrent_takers_on_one_session_share_events_exactly_once(stores: 
         .unwrap();
     drain(&stores, &alice).await;
     let expected: usize = MESSAGES;
+    let posted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let takers: Vec<_> = (0..3)
         .map(|_| {
             let stores = stores.clone();
             let key = key(&alice);
+            let posted = std::sync::Arc::clone(&posted);
             tokio::spawn(async move {
                 let mut mine = Vec::new();
-                let mut idle = 0;
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
                 // Bounded: a taker that gets more than was posted has seen duplicates.
-                while idle < 2000 && mine.len() <= MESSAGES {
+                while mine.len() <= MESSAGES && std::time::Instant::now() < deadline {
+                    // Read before the take: once everything was posted, nothing to take means
+                    // nothing left.
+                    let all_posted = posted.load(std::sync::atomic::Ordering::SeqCst);
                     let batch = stores.events.take(&key, 3).await.unwrap();
                     if batch.is_empty() {
-                        idle += 1;
+                        if all_posted {
+                            break;
+                        }
                         tokio::task::yield_now().await;
                     } else {
-                        idle = 0;
                         mine.extend(batch.iter().map(Delivery::id));
                     }
                 }
@@ -1276,6 +1282,7 @@ pub async fn concurrent_takers_on_one_session_share_events_exactly_once(stores: 
     for i in 0..MESSAGES {
         post(&stores, &poster, "Main", &format!("{i}")).await;
     }
+    posted.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut all = Vec::new();
     for taker in takers {
         let mine = taker.await.unwrap();

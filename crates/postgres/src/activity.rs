@@ -1,0 +1,113 @@
+//! Sessions' last activity, written in batches off the request path.
+//!
+//! Activity decides when the sweep ends an idle session; it is kept to the second (see
+//! `sessions::activity_is_due`). With a thousand clients polling, a write per session per
+//! second is a thousand commits a second, each waiting for a WAL flush. Requests now only note
+//! the time; one task writes everything noted in one statement, without waiting for the disk
+//! (after a crash of Postgres a session may look idle a few seconds early).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Array, Text, Timestamptz};
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tracing::warn;
+
+use crate::TxError;
+
+#[derive(Default)]
+struct Pending {
+    times: HashMap<String, DateTime<Utc>>,
+    writing: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct ActivityWrites {
+    pending: Mutex<Pending>,
+    /// Held while a batch is written, so that `flush` also waits for one in flight.
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl ActivityWrites {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes what is noted now, after any batch in flight: the sweep reads activity from the
+    /// table and must see what this instance noted before it.
+    pub(crate) async fn flush(&self, pool: &Pool<AsyncPgConnection>) -> Result<(), String> {
+        let _writing = self.writing.lock().await;
+        let times = std::mem::take(&mut self.pending().times);
+        if times.is_empty() {
+            return Ok(());
+        }
+        write(pool, times).await
+    }
+
+    /// Notes that the session of `user_key` was active at `at`; written shortly.
+    pub(crate) fn note(
+        self: &Arc<Self>,
+        pool: &Pool<AsyncPgConnection>,
+        user_key: &str,
+        at: DateTime<Utc>,
+    ) {
+        let start_writer = {
+            let mut pending = self.pending();
+            let time = pending.times.entry(user_key.to_owned()).or_insert(at);
+            *time = (*time).max(at);
+            !std::mem::replace(&mut pending.writing, true)
+        };
+        if start_writer {
+            let (writes, pool) = (Arc::clone(self), pool.clone());
+            tokio::spawn(async move { writes.write_pending(pool).await });
+        }
+    }
+
+    async fn write_pending(&self, pool: Pool<AsyncPgConnection>) {
+        loop {
+            let _writing = self.writing.lock().await;
+            let times = {
+                let mut pending = self.pending();
+                if pending.times.is_empty() {
+                    pending.writing = false;
+                    return;
+                }
+                std::mem::take(&mut pending.times)
+            };
+            if let Err(e) = write(&pool, times).await {
+                // The next request of each session notes its activity again.
+                warn!(error = %e, "could not record session activity");
+            }
+        }
+    }
+}
+
+async fn write(
+    pool: &Pool<AsyncPgConnection>,
+    times: HashMap<String, DateTime<Utc>>,
+) -> Result<(), String> {
+    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+    let (keys, times): (Vec<String>, Vec<DateTime<Utc>>) = times.into_iter().unzip();
+    conn.transaction::<_, TxError, _>(async move |c| {
+        diesel::sql_query("SET LOCAL synchronous_commit = off")
+            .execute(c)
+            .await?;
+        diesel::sql_query(
+            "UPDATE sessions s SET last_active = v.at \
+             FROM unnest($1::text[], $2::timestamptz[]) AS v(user_key, at) \
+             WHERE s.user_key = v.user_key AND s.last_active < v.at",
+        )
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<Timestamptz>, _>(times)
+        .execute(c)
+        .await?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| match e {
+        TxError::Db(e) => e.to_string(),
+        TxError::Store(e) => e.to_string(),
+    })
+}
