@@ -18,6 +18,7 @@ use super::{Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, wait_until};
 use crate::client::{Error, Result, User, now_us};
 use crate::pool::Pool;
 use crate::report::{Row, Summary};
+use crate::server::Memory;
 
 pub struct Config {
     pub clients: usize,
@@ -127,6 +128,9 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
         "chatty-bench:   {} idle clients joined in {joined_s:.1} s",
         cfg.clients
     );
+    // The sessions and memberships alone, before any request waits: what the waiting requests
+    // cost is the difference to each round's `memory_before`.
+    let joined_memory = ctx.memory();
 
     let mut rows = Vec::new();
     for (seq, &delivery) in (1..).zip(&cfg.variants) {
@@ -138,7 +142,7 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
             &mut coordinator,
             seq,
             delivery,
-            joined_s,
+            (joined_s, joined_memory),
         )
         .await;
         rows.push(row.unwrap_or_else(|e| {
@@ -174,7 +178,7 @@ async fn round(
     coordinator: &mut User,
     seq: u64,
     delivery: Delivery,
-    joined_s: f64,
+    (joined_s, joined_memory): (f64, Option<Memory>),
 ) -> Result<Row> {
     for got in &shared.got {
         got.store(0, Ordering::SeqCst);
@@ -243,6 +247,7 @@ async fn round(
         "lost": cfg.clients - received,
         "all_received_ms": all_ms,
         "receive_ms": latency.map(|l| l.json()),
+        "memory_joined": joined_memory.map(|m| m.json()),
         "memory_before": before.map(|m| m.json()),
         "memory_after": after.map(|m| m.json()),
         "errors": errors,
