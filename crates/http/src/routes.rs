@@ -7,6 +7,7 @@ mod health;
 mod messages;
 mod sessions;
 
+use actix_web::middleware::from_fn;
 use actix_web::{Resource, Route, web};
 
 use crate::static_files;
@@ -44,7 +45,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/loggedonly/keepalive",
             web::put().to(sessions::keepalive),
         ))
-        .service(api("/api/loggedonly/poll", web::get().to(events::poll)))
+        .service(
+            api("/api/loggedonly/poll", web::get().to(events::poll))
+                .wrap(from_fn(events::release_request_headers)),
+        )
         .service(api("/api/loggedonly/events", web::get().to(events::stream)))
         .service(api("/api/loggedonly/joinChat", web::post().to(chats::join)))
         .service(api(

@@ -68,6 +68,49 @@ async fn cors_headers_are_on_successes_errors_and_preflights() {
     assert!(origin(&bare).is_none());
 }
 
+/// The long poll lets go of its request headers before it waits: what the answer needs from
+/// them (the CORS origin, the session) must have been taken before.
+#[actix_web::test]
+async fn a_long_poll_answers_with_cors_headers_and_the_session_after_waiting() {
+    let app = TestApp::spawn().await;
+    let from = [("Origin", "http://client.example")];
+    let alice = app.guest("alice").await;
+    let bob = app.guest("bob").await;
+    alice.join("Main").await;
+    bob.join("Main").await;
+    alice.events(6).await;
+    let waiting = alice.send(Method::GET, "/api/loggedonly/poll", None, &from);
+    let posting = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        bob.say("Main", "ping").await
+    };
+    let (reply, posted) = tokio::join!(waiting, posting);
+    assert_eq!(posted.status, 200);
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        crate::helpers::describe(&[reply.json()]),
+        ["MessageEvent(bob@Main:ping)"]
+    );
+    assert_eq!(origin(&reply).as_deref(), Some("http://client.example"));
+    assert_eq!(reply.header("vary").as_deref(), Some("Origin"));
+    // The session is untouched by the poll: the cookie still works, no new cookie was set.
+    assert!(reply.header("set-cookie").is_none());
+    assert_eq!(alice.get("/api/loggedonly/getChats").await.status, 200);
+    // Refused before any wait, with the CORS headers too.
+    let stranger = app
+        .client()
+        .send(Method::GET, "/api/loggedonly/poll", None, &from)
+        .await;
+    assert_eq!(stranger.status, 401);
+    assert_eq!(origin(&stranger).as_deref(), Some("http://client.example"));
+    // A query string that does not decode is still read from the URI.
+    let bad = alice
+        .send(Method::GET, "/api/loggedonly/poll?after=x", None, &from)
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(origin(&bad).as_deref(), Some("http://client.example"));
+}
+
 #[actix_web::test]
 async fn outside_dev_mode_only_listed_origins_get_cors_headers() {
     let app = TestApp::spawn_with(|s| {
