@@ -10,6 +10,13 @@ use chatty_server::config::Settings;
 use chatty_server::{Application, telemetry};
 use tracing::{info, warn};
 
+/// Every connection holds two 8 KiB buffers, written only at their start while a long poll
+/// waits; jemalloc carves them from fresh pages that stay unresident until touched, where the
+/// system allocator hands out pages the previous requests already dirtied (docs/benchmark.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = match cli::parse_args(std::env::args().skip(1)) {
         Ok(cli) => cli,
