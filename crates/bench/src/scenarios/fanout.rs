@@ -15,7 +15,7 @@ use awc::Client;
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
-use super::{Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, wait_until};
+use super::{Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, log_in_and_join, wait_until};
 use crate::client::{Envelope, Error, Result, User, now_us};
 use crate::pool::Pool;
 use crate::report::{Row, Summary, tally};
@@ -51,6 +51,8 @@ struct Shared {
     errors: Errors,
     /// Virtual users that could not log in or join.
     setup_failures: Errors,
+    /// Set-up steps answered 503 and tried again.
+    setup_retries: Errors,
 }
 
 /// What a poster does in one phase.
@@ -92,8 +94,7 @@ impl Common {
                 .acquire()
                 .await
                 .map_err(|_| Error::other("set-up cancelled"))?;
-            user.login().await?;
-            user.join(&self.chat).await
+            log_in_and_join(&mut user, &self.chat, &self.shared.setup_retries).await
         }
         .await;
         match entered {
@@ -186,7 +187,11 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
         cfg.clients
     );
 
-    let setup = json!({ "joined_s": joined_s, "ready_s": ready_s });
+    let setup = json!({
+        "joined_s": joined_s,
+        "ready_s": ready_s,
+        "retried_503": shared.setup_retries.count(),
+    });
     let mut rows = Vec::new();
     let fixed = match cfg.rate {
         Some(rate) => Some(rate),

@@ -14,7 +14,7 @@ use awc::Client;
 use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 
-use super::{Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, wait_until};
+use super::{Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, log_in_and_join, wait_until};
 use crate::client::{Error, Result, User, now_us};
 use crate::pool::Pool;
 use crate::report::{Row, Summary};
@@ -54,6 +54,8 @@ struct Shared {
     got: Vec<AtomicU64>,
     errors: Errors,
     setup_failures: Errors,
+    /// Set-up steps answered 503 and tried again.
+    setup_retries: Errors,
 }
 
 pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
@@ -66,6 +68,7 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
         got: (0..cfg.clients).map(|_| AtomicU64::new(0)).collect(),
         errors: Errors::default(),
         setup_failures: Errors::default(),
+        setup_retries: Errors::default(),
     });
     let (rounds, round_rx) = watch::channel(Round {
         seq: 0,
@@ -94,8 +97,7 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
                     .acquire()
                     .await
                     .map_err(|_| Error::other("set-up cancelled"))?;
-                user.login().await?;
-                user.join(&chat).await
+                log_in_and_join(&mut user, &chat, &shared.setup_retries).await
             }
             .await;
             if let Err(e) = entered {
@@ -241,6 +243,7 @@ async fn round(
         "delivery": delivery.to_string(),
         "clients": cfg.clients,
         "joined_s": joined_s,
+        "setup_retried_503": shared.setup_retries.count(),
         "streams_open": (delivery == Delivery::Sse).then_some(opened),
         "post_ms": post_ms,
         "received": received,

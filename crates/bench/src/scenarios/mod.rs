@@ -90,6 +90,46 @@ impl Ctx {
     }
 }
 
+/// How often a set-up step answered 503 is tried, and the pause between two tries.
+const SETUP_TRIES: u32 = 40;
+const SETUP_PAUSE: Duration = Duration::from_millis(250);
+
+/// Logs `user` in and joins `chat`, for a scenario's set-up; the join's `Chatty-Event-Id`.
+/// A 503 ("try again later") is tried again after a pause, and noted in `retried`: thousands
+/// of logins at once can outrun a server's store, and the set-up is not what a scenario
+/// measures. A join answered 503 may have committed before its snapshot failed; tried again,
+/// it is refused as a duplicate (409), and the cursor is then taken from a getChats.
+pub async fn log_in_and_join(user: &mut User, chat: &str, retried: &Errors) -> Result<Option<u64>> {
+    let mut tries = 1;
+    loop {
+        match user.login().await {
+            Err(e) if is_unavailable(&e) && tries < SETUP_TRIES => retried.note(&e),
+            outcome => break outcome?,
+        }
+        tries += 1;
+        tokio::time::sleep(SETUP_PAUSE).await;
+    }
+    let mut joined_before = false;
+    loop {
+        match user.join(chat).await {
+            Err(e) if is_unavailable(&e) && tries < SETUP_TRIES => {
+                retried.note(&e);
+                joined_before = true;
+            }
+            Err(Error::Status { status: 409, .. }) if joined_before => {
+                return user.get_chats().await.map(Some);
+            }
+            outcome => return outcome,
+        }
+        tries += 1;
+        tokio::time::sleep(SETUP_PAUSE).await;
+    }
+}
+
+fn is_unavailable(error: &Error) -> bool {
+    matches!(error, Error::Status { status: 503, .. })
+}
+
 /// The first error of many, and how many there were.
 #[derive(Default)]
 pub struct Errors {
@@ -155,4 +195,108 @@ pub async fn collect<T>(
         }
     }
     (done, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::{Errors, log_in_and_join};
+    use crate::client::{Error, User, new_client};
+
+    /// A server that answers the requests it gets, one per connection, with `answers` in
+    /// order: (status, extra header lines, body). What it was asked is sent back at the end.
+    async fn canned(
+        answers: Vec<(u16, &'static str, &'static str)>,
+    ) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let mut asked = Vec::new();
+            for (status, headers, body) in answers {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = vec![0; 4096];
+                let n = socket.read(&mut request).await.unwrap();
+                let text = String::from_utf8_lossy(&request[..n]).into_owned();
+                asked.push(text.lines().next().unwrap_or_default().to_owned());
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(reply.as_bytes()).await.unwrap();
+            }
+            asked
+        });
+        (base, server)
+    }
+
+    const BUSY: (u16, &str, &str) = (
+        503,
+        "",
+        r#"{"error":"service unavailable, try again later"}"#,
+    );
+    const LOGGED_IN: (u16, &str, &str) = (200, "Set-Cookie: chatty=abc; Path=/\r\n", "{}");
+
+    /// awc spawns onto a `LocalSet`, as on the bench's worker threads.
+    fn run_local<F: std::future::Future<Output = ()>>(test: F) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&runtime, test);
+    }
+
+    #[test]
+    fn set_up_tries_a_busy_server_again_and_takes_a_committed_join_as_joined() {
+        run_local(set_up_tries_again());
+    }
+
+    async fn set_up_tries_again() {
+        let (base, server) = canned(vec![
+            BUSY,
+            LOGGED_IN,
+            BUSY,
+            (409, "", r#"{"error":"already in chat"}"#),
+            (200, "Chatty-Event-Id: 42\r\n", "[]"),
+        ])
+        .await;
+        let mut user = User::new(Rc::new(new_client()), Rc::from(base.as_str()), "b1".into());
+        let retried = Errors::default();
+        let cursor = log_in_and_join(&mut user, "Main", &retried).await.unwrap();
+        assert_eq!(cursor, Some(42));
+        assert_eq!(retried.count(), 2);
+        let asked = server.await.unwrap();
+        assert_eq!(
+            asked,
+            [
+                "POST /api/login HTTP/1.1",
+                "POST /api/login HTTP/1.1",
+                "POST /api/loggedonly/joinChat HTTP/1.1",
+                "POST /api/loggedonly/joinChat HTTP/1.1",
+                "GET /api/loggedonly/getChats HTTP/1.1",
+            ]
+        );
+    }
+
+    #[test]
+    fn set_up_fails_on_a_refusal_that_is_not_busy() {
+        run_local(set_up_fails());
+    }
+
+    async fn set_up_fails() {
+        let (base, server) =
+            canned(vec![LOGGED_IN, (409, "", r#"{"error":"already in chat"}"#)]).await;
+        let mut user = User::new(Rc::new(new_client()), Rc::from(base.as_str()), "b2".into());
+        let retried = Errors::default();
+        let outcome = log_in_and_join(&mut user, "Main", &retried).await;
+        assert!(
+            matches!(outcome, Err(Error::Status { status: 409, .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(retried.count(), 0);
+        server.await.unwrap();
+    }
 }
