@@ -313,6 +313,13 @@ impl User {
         Ok(reply.event_id)
     }
 
+    /// `PUT /api/loggedonly/keepalive`: the session counts as active.
+    pub async fn keepalive(&mut self) -> Result<()> {
+        self.call("keepalive", Method::PUT, "/api/loggedonly/keepalive", None)
+            .await
+            .map(drop)
+    }
+
     /// `POST /api/loggedonly/postMessage`; the stored message's id.
     pub async fn post(&mut self, chat: &str, text: &str) -> Result<u64> {
         let body = json!({ "chat": chat, "text": text });

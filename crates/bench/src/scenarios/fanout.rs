@@ -15,7 +15,9 @@ use awc::Client;
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
-use super::{Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, log_in_and_join, wait_until};
+use super::{
+    Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, keeping_alive, log_in_and_join, wait_until,
+};
 use crate::client::{Envelope, Error, Result, User, now_us};
 use crate::pool::Pool;
 use crate::report::{Row, Summary, tally};
@@ -150,10 +152,10 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
     }
 
     let users = cfg.clients + cfg.posters;
-    let joined = wait_until(cfg.ready_timeout, || {
+    let all_joined = wait_until(cfg.ready_timeout, || {
         shared.joined.load(Ordering::SeqCst) == users || shared.setup_failures.count() > 0
-    })
-    .await;
+    });
+    let joined = keeping_alive(&mut coordinator, &shared.errors, all_joined).await;
     if !joined || shared.setup_failures.count() > 0 {
         return Err(Error::other(format!(
             "{} of {users} virtual users logged in and joined within {} s{}",
@@ -538,7 +540,7 @@ async fn poster(
 ) -> Result<()> {
     let (mut user, _) = common.enter(client, name).await?;
     let chat = Arc::clone(&common.chat);
-    while let Some(phase) = phases.recv().await {
+    while let Some(phase) = keeping_alive(&mut user, &common.shared.errors, phases.recv()).await {
         let mut log = PosterLog::default();
         tokio::time::sleep_until(phase.start.into()).await;
         match phase.period {

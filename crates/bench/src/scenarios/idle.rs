@@ -14,7 +14,9 @@ use awc::Client;
 use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 
-use super::{Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, log_in_and_join, wait_until};
+use super::{
+    Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, keeping_alive, log_in_and_join, wait_until,
+};
 use crate::client::{Error, Result, User, now_us};
 use crate::pool::Pool;
 use crate::report::{Row, Summary};
@@ -112,10 +114,10 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
             Ok(())
         }));
     }
-    let joined = wait_until(cfg.ready_timeout, || {
+    let all_joined = wait_until(cfg.ready_timeout, || {
         shared.joined.load(Ordering::SeqCst) == cfg.clients || shared.setup_failures.count() > 0
-    })
-    .await;
+    });
+    let joined = keeping_alive(&mut coordinator, &shared.errors, all_joined).await;
     if !joined || shared.setup_failures.count() > 0 {
         return Err(Error::other(format!(
             "{} of {} idle clients logged in and joined within {} s{}",
@@ -298,7 +300,10 @@ async fn client_rounds(
                 Some(Err(e)) => shared.errors.note(&e),
             }
         }
-        if rounds.changed().await.is_err() {
+        if keeping_alive(user, &shared.errors, rounds.changed())
+            .await
+            .is_err()
+        {
             return;
         }
     }

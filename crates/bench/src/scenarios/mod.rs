@@ -130,6 +130,30 @@ fn is_unavailable(error: &Error) -> bool {
     matches!(error, Error::Status { status: 503, .. })
 }
 
+/// How often a user waiting for the others keeps its session alive: well inside a server's
+/// inactivity timeout (60 s by default), which a set-up of thousands can outlast.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(20);
+
+/// Runs `work` while `user` waits for it, keeping the session alive meanwhile; a failed
+/// keepalive is noted in `errors`.
+pub async fn keeping_alive<T>(
+    user: &mut User,
+    errors: &Errors,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            () = tokio::time::sleep(KEEPALIVE_EVERY) => {
+                if let Err(e) = user.keepalive().await {
+                    errors.note(&e);
+                }
+            }
+        }
+    }
+}
+
 /// The first error of many, and how many there were.
 #[derive(Default)]
 pub struct Errors {
