@@ -94,6 +94,8 @@ async fn write(
         diesel::sql_query("SET LOCAL synchronous_commit = off")
             .execute(c)
             .await?;
+        let ordered: Vec<&str> = keys.iter().map(String::as_str).collect();
+        crate::sessions::lock_in_order(c, &ordered).await?;
         diesel::sql_query(
             "UPDATE sessions s SET last_active = v.at \
              FROM unnest($1::text[], $2::timestamptz[]) AS v(user_key, at) \
@@ -110,4 +112,52 @@ async fn write(
         TxError::Db(e) => e.to_string(),
         TxError::Store(e) => e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    /// Two batches over the same sessions, each in its own (hash) order, many times at once:
+    /// each takes its rows in one order, so neither is ever aborted as a deadlock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overlapping_batches_wait_for_each_other_instead_of_deadlocking() {
+        let db = TestDatabase::new().await;
+        let pool = Pool::builder(AsyncDieselConnectionManager::<AsyncPgConnection>::new(
+            db.url(),
+        ))
+        .max_size(8)
+        .build()
+        .unwrap();
+        let mut conn = pool.get().await.unwrap();
+        diesel::sql_query(
+            "INSERT INTO sessions (user_key, user_name, token, verified, admin, bot, \
+             registered, last_active, first_event, cursor) \
+             SELECT 'u' || n, 'u' || n, 't' || n, false, false, false, false, \
+                    now() - interval '1 hour', 1, 0 FROM generate_series(1, 300) AS n",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        drop(conn);
+        let writers = (0..4).map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    // A map of its own per batch: its own iteration order.
+                    let times: HashMap<String, DateTime<Utc>> =
+                        (1..=300).map(|n| (format!("u{n}"), Utc::now())).collect();
+                    write(&pool, times).await?;
+                }
+                Ok::<(), String>(())
+            })
+        });
+        for writer in writers.collect::<Vec<_>>() {
+            writer.await.unwrap().unwrap();
+        }
+    }
 }

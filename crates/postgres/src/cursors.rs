@@ -130,6 +130,7 @@ async fn write(pool: &PgPool, batch: &[Move]) -> Result<HashSet<String>, String>
             diesel::sql_query("SET LOCAL synchronous_commit = off")
                 .execute(c)
                 .await?;
+            crate::sessions::lock_in_order(c, &keys).await?;
             let moved: Vec<Moved> = diesel::sql_query(
                 "UPDATE sessions s SET cursor = v.to_id \
                  FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[]) \

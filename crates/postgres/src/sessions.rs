@@ -47,6 +47,24 @@ impl SessionRow {
 
 /// Activity is kept to the second: the inactivity timeout counts in tens of seconds, and a
 /// write per request (each poll, each post) would only churn the table.
+/// Locks the session rows of `keys` one after another in the sweep's order (user_key
+/// COLLATE "C"). Statements that update many sessions at once (activity, cursor moves, the
+/// sweep) would otherwise take their rows in whatever order their plans visit them, and two
+/// of them over the same sessions deadlock: Postgres then aborts one.
+pub(crate) async fn lock_in_order(
+    c: &mut AsyncPgConnection,
+    keys: &[&str],
+) -> Result<(), diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT 1 FROM sessions WHERE user_key = ANY($1) \
+         ORDER BY user_key COLLATE \"C\" FOR UPDATE",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(keys)
+    .execute(c)
+    .await
+    .map(drop)
+}
+
 pub(crate) fn activity_is_due(last_active: Timestamp, now: Timestamp) -> bool {
     to_db_time(now) - to_db_time(last_active) >= chrono::TimeDelta::seconds(1)
 }
