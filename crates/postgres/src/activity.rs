@@ -117,7 +117,6 @@ async fn write(
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 
     use super::*;
     use crate::testing::TestDatabase;
@@ -127,12 +126,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn overlapping_batches_wait_for_each_other_instead_of_deadlocking() {
         let db = TestDatabase::new().await;
-        let pool = Pool::builder(AsyncDieselConnectionManager::<AsyncPgConnection>::new(
-            db.url(),
-        ))
-        .max_size(8)
-        .build()
-        .unwrap();
+        let pool = crate::PgStore::new(db.url(), crate::PgSettings::default())
+            .unwrap()
+            .pool;
         let mut conn = pool.get().await.unwrap();
         diesel::sql_query(
             "INSERT INTO sessions (user_key, user_name, token, verified, admin, bot, \
