@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use awc::Client;
-use awc::http::Method;
+use awc::http::header::{COOKIE as COOKIE_HEADER, HeaderValue};
+use awc::http::{Method, Uri};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -218,6 +219,10 @@ pub struct User {
     base: Rc<str>,
     pub name: String,
     cookie: Option<String>,
+    /// `Cookie: chatty=…` as sent, built when the cookie changes rather than per request.
+    cookie_header: Option<HeaderValue>,
+    /// The compatible poll's URL, parsed once: a receiver sends it once per event.
+    poll_url: Option<Uri>,
 }
 
 impl User {
@@ -227,7 +232,16 @@ impl User {
             base,
             name,
             cookie: None,
+            cookie_header: None,
+            poll_url: None,
         }
+    }
+
+    fn set_cookie(&mut self, cookie: Option<String>) {
+        self.cookie_header = cookie
+            .as_ref()
+            .and_then(|c| HeaderValue::try_from(format!("{COOKIE}={c}")).ok());
+        self.cookie = cookie;
     }
 
     /// One request; a 200 answer or an error. Every `Set-Cookie: chatty=` updates the cookie.
@@ -238,12 +252,21 @@ impl User {
         path: &str,
         body: Option<Value>,
     ) -> Result<Reply> {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .timeout(REQUEST_TIMEOUT);
-        if let Some(cookie) = &self.cookie {
-            request = request.insert_header(("Cookie", format!("{COOKIE}={cookie}")));
+        let url = Uri::try_from(format!("{}{path}", self.base))
+            .map_err(|e| Error::other(format!("{what}: bad URL: {e}")))?;
+        self.call_url(what, method, url, body).await
+    }
+
+    async fn call_url(
+        &mut self,
+        what: &'static str,
+        method: Method,
+        url: Uri,
+        body: Option<Value>,
+    ) -> Result<Reply> {
+        let mut request = self.client.request(method, url).timeout(REQUEST_TIMEOUT);
+        if let Some(cookie) = &self.cookie_header {
+            request = request.insert_header((COOKIE_HEADER, cookie.clone()));
         }
         let sent = match body {
             Some(body) => {
@@ -260,7 +283,7 @@ impl User {
         })?;
         for value in response.headers().get_all("set-cookie") {
             if let Some(update) = value.to_str().ok().and_then(session_cookie) {
-                self.cookie = update;
+                self.set_cookie(update);
             }
         }
         let event_id = response
@@ -366,15 +389,21 @@ impl User {
     pub async fn logout(&mut self) -> Result<()> {
         self.call("logout", Method::POST, "/api/loggedonly/logout", None)
             .await?;
-        self.cookie = None;
+        self.set_cookie(None);
         Ok(())
     }
 
     /// The compatible long poll (no query): one envelope, or `None` on the server's timeout.
     pub async fn poll(&mut self) -> Result<Option<Envelope>> {
-        let reply = self
-            .call("poll", Method::GET, "/api/loggedonly/poll", None)
-            .await?;
+        let url = match &self.poll_url {
+            Some(url) => url.clone(),
+            None => {
+                let url = Uri::try_from(format!("{}/api/loggedonly/poll", self.base))
+                    .map_err(|e| Error::other(format!("poll: bad URL: {e}")))?;
+                self.poll_url.insert(url).clone()
+            }
+        };
+        let reply = self.call_url("poll", Method::GET, url, None).await?;
         parse_one(&reply.body)
     }
 
@@ -402,8 +431,8 @@ impl User {
             None => format!("{}/api/loggedonly/events", self.base),
         };
         let mut request = self.client.get(path).timeout(REQUEST_TIMEOUT);
-        if let Some(cookie) = &self.cookie {
-            request = request.insert_header(("Cookie", format!("{COOKIE}={cookie}")));
+        if let Some(cookie) = &self.cookie_header {
+            request = request.insert_header((COOKIE_HEADER, cookie.clone()));
         }
         let mut response = request.send().await.map_err(|e| Error::Http {
             what,
