@@ -68,8 +68,9 @@ async fn cors_headers_are_on_successes_errors_and_preflights() {
     assert!(origin(&bare).is_none());
 }
 
-/// The long poll lets go of its request headers before it waits: what the answer needs from
-/// them (the CORS origin, the session) must have been taken before.
+/// The long poll lets go of its request headers, and of the cookies and session state parsed
+/// from them, before it waits: what the answer needs (the CORS origin, the session) must have
+/// been taken before, and the released session state must not read as a change.
 #[actix_web::test]
 async fn a_long_poll_answers_with_cors_headers_and_the_session_after_waiting() {
     let app = TestApp::spawn().await;
