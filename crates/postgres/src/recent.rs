@@ -117,9 +117,14 @@ impl Recent {
         }
         // A caller holding a connection never waits for the loader: the loader may itself be
         // waiting for a connection. If another load is under way, the caller reads the table.
+        // Declared before the lock guard, as in `catch_up`: readers that found this load under
+        // way wait for its end to be announced, and without it would wait for the next load of
+        // `catch_up`, which they themselves would have started.
+        let mut _announce = None;
         let Ok(_loader) = self.loading.try_lock() else {
             return Ok(());
         };
+        _announce = Some(LoadEnded(&self.loads_ended));
         self.load_locked(c, last).await
     }
 
@@ -296,5 +301,67 @@ impl Recent {
                 .map(|e| Delivery::Event(Arc::clone(&e.stored)))
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use diesel_async::SimpleAsyncConnection;
+
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    /// A reader of `catch_up` that finds a load under way waits for its end. A load of the
+    /// table path (`load_through`, on the caller's own connection) must announce its end too,
+    /// or the reader waits until something else loads: under load every reader of the instance
+    /// ended up waiting so, and polls hung until their clients gave up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_waiting_for_a_load_of_the_table_path_is_woken_when_it_ends() {
+        let db = TestDatabase::new().await;
+        let pool = crate::PgStore::new(db.url(), crate::PgSettings::default())
+            .unwrap()
+            .pool;
+        let recent = Arc::new(Recent::new(100));
+        // Holds the table path's load in its query until released.
+        let mut blocker = pool.get().await.unwrap();
+        blocker
+            .batch_execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let table_path = {
+            let (recent, pool) = (Arc::clone(&recent), pool.clone());
+            tokio::spawn(async move {
+                let mut c = pool.get().await.unwrap();
+                recent.load_through(&mut c, 1).await.unwrap();
+            })
+        };
+        while recent.loading.try_lock().is_ok() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let reader = {
+            let (recent, pool) = (Arc::clone(&recent), pool.clone());
+            tokio::spawn(async move {
+                let connect = async || {
+                    pool.get()
+                        .await
+                        .map_err(|e| StoreError::Unavailable(Box::new(e)))
+                };
+                recent.catch_up(1, connect).await.unwrap();
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !reader.is_finished(),
+            "the reader waits for the load under way"
+        );
+        blocker.batch_execute("COMMIT").await.unwrap();
+        table_path.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("the reader is woken when the table path's load ends")
+            .unwrap();
+        assert_eq!(recent.through(), 1);
     }
 }
