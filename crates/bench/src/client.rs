@@ -218,7 +218,6 @@ pub struct User {
     client: Rc<Client>,
     base: Rc<str>,
     pub name: String,
-    cookie: Option<String>,
     /// `Cookie: chatty=…` as sent, built when the cookie changes rather than per request.
     cookie_header: Option<HeaderValue>,
     /// The compatible poll's URL, parsed once: a receiver sends it once per event.
@@ -231,17 +230,20 @@ impl User {
             client,
             base,
             name,
-            cookie: None,
             cookie_header: None,
             poll_url: None,
         }
     }
 
+    /// A cookie value that cannot be sent back counts as none (login then says so).
     fn set_cookie(&mut self, cookie: Option<String>) {
-        self.cookie_header = cookie
-            .as_ref()
-            .and_then(|c| HeaderValue::try_from(format!("{COOKIE}={c}")).ok());
-        self.cookie = cookie;
+        self.cookie_header =
+            cookie.and_then(|c| HeaderValue::try_from(format!("{COOKIE}={c}")).ok());
+    }
+
+    fn url(&self, what: &str, path: &str) -> Result<Uri> {
+        Uri::try_from(format!("{}{path}", self.base))
+            .map_err(|e| Error::other(format!("{what}: bad URL: {e}")))
     }
 
     /// One request; a 200 answer or an error. Every `Set-Cookie: chatty=` updates the cookie.
@@ -252,8 +254,7 @@ impl User {
         path: &str,
         body: Option<Value>,
     ) -> Result<Reply> {
-        let url = Uri::try_from(format!("{}{path}", self.base))
-            .map_err(|e| Error::other(format!("{what}: bad URL: {e}")))?;
+        let url = self.url(what, path)?;
         self.call_url(what, method, url, body).await
     }
 
@@ -316,7 +317,7 @@ impl User {
         let body = json!({ "user": self.name });
         self.call("login", Method::POST, "/api/login", Some(body))
             .await?;
-        if self.cookie.is_none() {
+        if self.cookie_header.is_none() {
             return Err(Error::other("login: 200 but no `chatty` cookie"));
         }
         Ok(())
@@ -398,8 +399,7 @@ impl User {
         let url = match &self.poll_url {
             Some(url) => url.clone(),
             None => {
-                let url = Uri::try_from(format!("{}/api/loggedonly/poll", self.base))
-                    .map_err(|e| Error::other(format!("poll: bad URL: {e}")))?;
+                let url = self.url("poll", "/api/loggedonly/poll")?;
                 self.poll_url.insert(url).clone()
             }
         };

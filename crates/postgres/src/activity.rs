@@ -119,16 +119,12 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::testing::TestDatabase;
 
     /// Two batches over the same sessions, each in its own (hash) order, many times at once:
     /// each takes its rows in one order, so neither is ever aborted as a deadlock.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn overlapping_batches_wait_for_each_other_instead_of_deadlocking() {
-        let db = TestDatabase::new().await;
-        let pool = crate::PgStore::new(db.url(), crate::PgSettings::default())
-            .unwrap()
-            .pool;
+        let (_db, pool) = crate::PgStore::test_pool().await;
         let mut conn = pool.get().await.unwrap();
         diesel::sql_query(
             "INSERT INTO sessions (user_key, user_name, token, verified, admin, bot, \

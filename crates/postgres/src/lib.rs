@@ -104,6 +104,17 @@ impl PgStore {
         })
     }
 
+    /// A fresh database and a pool on it as the store builds it, for the tests of the parts
+    /// that work on connections of their own (the batch writers, the window of recent events).
+    #[cfg(test)]
+    pub(crate) async fn test_pool() -> (testing::TestDatabase, Pool<AsyncPgConnection>) {
+        let db = testing::TestDatabase::new().await;
+        let pool = Self::new(db.url(), PgSettings::default())
+            .expect("a pool on the test database")
+            .pool;
+        (db, pool)
+    }
+
     async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
         self.pool
             .get()

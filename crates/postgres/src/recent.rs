@@ -70,7 +70,17 @@ pub(crate) struct Recent {
     capacity: usize,
 }
 
-/// Announces the end of a load when dropped: after success, failure or cancellation alike.
+/// The one load under way: readers that find it wait for its end (`catch_up`), whichever path
+/// started it, so every holder announces that end when it drops this, after success, failure
+/// or cancellation alike.
+struct Loading<'a> {
+    /// Dropped first (fields drop in declaration order): readers woken by the announcement
+    /// find the lock free.
+    _lock: tokio::sync::MutexGuard<'a, ()>,
+    _ended: LoadEnded<'a>,
+}
+
+/// Announces the end of a load when dropped.
 struct LoadEnded<'a>(&'a tokio::sync::watch::Sender<u64>);
 
 impl Drop for LoadEnded<'_> {
@@ -105,6 +115,15 @@ impl Recent {
         }
     }
 
+    /// The right to load, unless another load is under way.
+    fn try_load(&self) -> Option<Loading<'_>> {
+        let lock = self.loading.try_lock().ok()?;
+        Some(Loading {
+            _lock: lock,
+            _ended: LoadEnded(&self.loads_ended),
+        })
+    }
+
     /// Loads what is missing up to `last` (an id the caller has seen committed), unless
     /// another load is under way.
     pub(crate) async fn load_through(
@@ -117,14 +136,9 @@ impl Recent {
         }
         // A caller holding a connection never waits for the loader: the loader may itself be
         // waiting for a connection. If another load is under way, the caller reads the table.
-        // Declared before the lock guard, as in `catch_up`: readers that found this load under
-        // way wait for its end to be announced, and without it would wait for the next load of
-        // `catch_up`, which they themselves would have started.
-        let mut _announce = None;
-        let Ok(_loader) = self.loading.try_lock() else {
+        let Some(_loading) = self.try_load() else {
             return Ok(());
         };
-        _announce = Some(LoadEnded(&self.loads_ended));
         self.load_locked(c, last).await
     }
 
@@ -143,17 +157,13 @@ impl Recent {
             }
             // Subscribed before trying the lock, so a load that ends in between is seen.
             let mut ended = self.loads_ended.subscribe();
-            // Declared before the lock guard, so it is dropped after it: waiters woken by the
-            // announcement find the lock free (also when this future is cancelled).
-            let mut _announce = None;
-            let Ok(_loader) = self.loading.try_lock() else {
+            let Some(_loading) = self.try_load() else {
                 // Another reader is loading; whether it succeeds or fails, look again after.
                 if ended.changed().await.is_err() {
                     return Ok(());
                 }
                 continue;
             };
-            _announce = Some(LoadEnded(&self.loads_ended));
             if self.through() >= last {
                 return Ok(());
             }
@@ -311,7 +321,6 @@ mod tests {
     use diesel_async::SimpleAsyncConnection;
 
     use super::*;
-    use crate::testing::TestDatabase;
 
     /// A reader of `catch_up` that finds a load under way waits for its end. A load of the
     /// table path (`load_through`, on the caller's own connection) must announce its end too,
@@ -319,10 +328,7 @@ mod tests {
     /// ended up waiting so, and polls hung until their clients gave up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_reader_waiting_for_a_load_of_the_table_path_is_woken_when_it_ends() {
-        let db = TestDatabase::new().await;
-        let pool = crate::PgStore::new(db.url(), crate::PgSettings::default())
-            .unwrap()
-            .pool;
+        let (_db, pool) = crate::PgStore::test_pool().await;
         let recent = Arc::new(Recent::new(100));
         // Holds the table path's load in its query until released.
         let mut blocker = pool.get().await.unwrap();

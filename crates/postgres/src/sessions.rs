@@ -45,8 +45,6 @@ impl SessionRow {
     }
 }
 
-/// Activity is kept to the second: the inactivity timeout counts in tens of seconds, and a
-/// write per request (each poll, each post) would only churn the table.
 /// Locks the session rows of `keys` one after another in the sweep's order (user_key
 /// COLLATE "C"). Statements that update many sessions at once (activity, cursor moves, the
 /// sweep) would otherwise take their rows in whatever order their plans visit them, and two
@@ -65,6 +63,8 @@ pub(crate) async fn lock_in_order(
     .map(drop)
 }
 
+/// Activity is kept to the second: the inactivity timeout counts in tens of seconds, and a
+/// write per request (each poll, each post) would only churn the table.
 pub(crate) fn activity_is_due(last_active: Timestamp, now: Timestamp) -> bool {
     to_db_time(now) - to_db_time(last_active) >= chrono::TimeDelta::seconds(1)
 }
