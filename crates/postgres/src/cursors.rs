@@ -16,10 +16,8 @@ use chatty_domain::ports::StoreError;
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tokio::sync::oneshot;
-
-use crate::TxError;
 
 type PgPool = Pool<AsyncPgConnection>;
 
@@ -116,41 +114,95 @@ impl CursorMoves {
     }
 }
 
-/// One transaction for the whole batch; the sessions whose cursor moved.
+/// One statement for the whole batch; the sessions whose cursor moved.
+///
+/// A single statement is its own transaction, and it costs one round trip: while a burst of
+/// answers keeps the worker busy, every round trip waits its turn behind them, so the
+/// `BEGIN`, settings, lock, update and `COMMIT` of a transaction took several times as long.
 async fn write(pool: &PgPool, batch: &[Move]) -> Result<HashSet<String>, String> {
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
     let keys: Vec<&str> = batch.iter().map(|m| m.user_key.as_str()).collect();
     let firsts: Vec<i64> = batch.iter().map(|m| m.first_event).collect();
     let froms: Vec<i64> = batch.iter().map(|m| m.from).collect();
     let tos: Vec<i64> = batch.iter().map(|m| m.to).collect();
-    let moved = conn
-        .transaction::<_, TxError, _>(async move |c| {
-            // As for a single move: should Postgres crash right after, the events are
-            // delivered again, never lost.
-            diesel::sql_query("SET LOCAL synchronous_commit = off")
-                .execute(c)
-                .await?;
-            crate::sessions::lock_in_order(c, &keys).await?;
-            let moved: Vec<Moved> = diesel::sql_query(
-                "UPDATE sessions s SET cursor = v.to_id \
-                 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[]) \
-                      AS v(user_key, first_event, from_id, to_id) \
-                 WHERE s.user_key = v.user_key AND s.first_event = v.first_event \
-                   AND s.cursor = v.from_id \
-                 RETURNING s.user_key",
-            )
-            .bind::<Array<Text>, _>(keys)
-            .bind::<Array<BigInt>, _>(firsts)
-            .bind::<Array<BigInt>, _>(froms)
-            .bind::<Array<BigInt>, _>(tos)
-            .load(c)
-            .await?;
-            Ok(moved)
-        })
-        .await
-        .map_err(|e| match e {
-            TxError::Db(e) => e.to_string(),
-            TxError::Store(e) => e.to_string(),
-        })?;
+    // `settings`: as for a single move, the commit need not wait for the disk; should Postgres
+    // crash right after, the events are delivered again, never lost. `set_config(.., true)`
+    // lasts for this statement's transaction, and the update reads the CTE so that it runs.
+    // `locked`: the rows are locked in the order every batched session write uses
+    // (`sessions::lock_in_order`), before the update touches any of them, so two overlapping
+    // batches wait for each other instead of deadlocking. A CTE that locks rows is evaluated
+    // as written, never folded into the update.
+    let moved: Vec<Moved> = diesel::sql_query(
+        "WITH settings AS (SELECT set_config('synchronous_commit', 'off', true) AS commit), \
+              locked AS (SELECT user_key FROM sessions WHERE user_key = ANY($1) \
+                         ORDER BY user_key COLLATE \"C\" FOR UPDATE) \
+         UPDATE sessions s SET cursor = v.to_id \
+         FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[]) \
+              AS v(user_key, first_event, from_id, to_id), settings \
+         WHERE s.user_key = v.user_key AND s.first_event = v.first_event \
+           AND s.cursor = v.from_id AND settings.commit = 'off' \
+           AND s.user_key IN (SELECT user_key FROM locked) \
+         RETURNING s.user_key",
+    )
+    .bind::<Array<Text>, _>(keys)
+    .bind::<Array<BigInt>, _>(firsts)
+    .bind::<Array<BigInt>, _>(froms)
+    .bind::<Array<BigInt>, _>(tos)
+    .load(&mut conn)
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(moved.into_iter().map(|m| m.user_key).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Two batches over the same sessions, each in its own (hash) order, many times at once:
+    /// the statement locks its rows in one order first, so neither is ever aborted as a
+    /// deadlock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overlapping_batches_wait_for_each_other_instead_of_deadlocking() {
+        let (_db, pool) = crate::PgStore::test_pool().await;
+        let mut conn = pool.get().await.unwrap();
+        diesel::sql_query(
+            "INSERT INTO sessions (user_key, user_name, token, verified, admin, bot, \
+             registered, last_active, first_event, cursor) \
+             SELECT 'u' || n, 'u' || n, 't' || n, false, false, false, false, now(), 1, 0 \
+             FROM generate_series(1, 300) AS n",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        drop(conn);
+        let writers = (0..4).map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    // A map of its own per batch: its own iteration order. Each move leaves
+                    // the cursor where it is, so every one applies and locks its row.
+                    let keys: HashMap<String, ()> =
+                        (1..=300).map(|n| (format!("u{n}"), ())).collect();
+                    let batch: Vec<Move> = keys
+                        .into_keys()
+                        .map(|user_key| Move {
+                            user_key,
+                            first_event: 1,
+                            from: 0,
+                            to: 0,
+                            done: oneshot::channel().0,
+                        })
+                        .collect();
+                    let moved = write(&pool, &batch).await?;
+                    assert_eq!(moved.len(), 300);
+                }
+                Ok::<(), String>(())
+            })
+        });
+        for writer in writers.collect::<Vec<_>>() {
+            writer.await.unwrap().unwrap();
+        }
+    }
 }
