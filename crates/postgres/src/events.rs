@@ -197,6 +197,25 @@ where
     Ok(deleted.len() as u64)
 }
 
+/// The log's ends: the newest event appended and the newest deleted by retention.
+pub(crate) struct LogState {
+    pub(crate) last_id: i64,
+    pub(crate) pruned_through: i64,
+}
+
+pub(crate) async fn log_state(
+    c: &mut AsyncPgConnection,
+) -> Result<LogState, diesel::result::Error> {
+    let (last_id, pruned_through) = event_log::table
+        .select((event_log::last_id, event_log::pruned_through))
+        .first(c)
+        .await?;
+    Ok(LogState {
+        last_id,
+        pruned_through,
+    })
+}
+
 pub(crate) async fn last_id(c: &mut AsyncPgConnection) -> Result<EventId, StoreError> {
     let last: i64 = event_log::table
         .select(event_log::last_id)
@@ -438,12 +457,21 @@ impl EventLog for PgStore {
 
     async fn prune(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
         let mut conn = self.conn().await?;
-        Ok(conn
+        let (deleted, state) = conn
             .transaction::<_, TxError, _>(async move |c| {
                 Log::lock(c, usize::MAX).await?;
-                prune_where(c, events::time.lt(to_db_time(cutoff))).await
+                let deleted = prune_where(c, events::time.lt(to_db_time(cutoff))).await?;
+                if deleted > 0 {
+                    // Other instances drop the deleted events from their windows too.
+                    diesel::sql_query("SELECT pg_notify('chatty_events', 'pruned')")
+                        .execute(c)
+                        .await?;
+                }
+                Ok((deleted, log_state(c).await?))
             })
-            .await?)
+            .await?;
+        self.recent.forget_through(state.pruned_through);
+        Ok(deleted)
     }
 }
 

@@ -48,7 +48,8 @@ impl PgStore {
             tokio::select! {
                 next = notifications.next() => match next {
                     Some(Ok(notification)) => match notification.payload.parse::<u64>() {
-                        Ok(last) => self.announce(last),
+                        Ok(last) => self.load_and_announce(last).await,
+                        // `pruned` (retention deleted events by age), or anything else.
                         Err(_) => { self.refresh().await?; }
                     },
                     Some(Err(e)) => return Err(Box::new(e)),

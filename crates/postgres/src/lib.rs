@@ -94,7 +94,9 @@ impl PgStore {
             .build()?;
         Ok(Self {
             pool,
-            recent: recent::Recent::new(settings.recent_events),
+            // Count retention deletes all but the newest `event_retention_count` events, so a
+            // window no longer than that never holds one the table lost that way.
+            recent: recent::Recent::new(settings.recent_events.min(settings.event_retention_count)),
             live: events::LiveSessions::default(),
             cursors: std::sync::Arc::default(),
             activity: std::sync::Arc::default(),
@@ -133,13 +135,32 @@ impl PgStore {
         });
     }
 
+    /// Announces events appended elsewhere (or by this instance, whose own notification comes
+    /// back too) once they are in the window of recent events, for the reason `write` gives.
+    async fn load_and_announce(&self, last: u64) {
+        let loaded = self
+            .recent
+            .catch_up(db_id(EventId(last)), async || self.conn().await)
+            .await;
+        if let Err(e) = loaded {
+            let e = StoreError::from(e);
+            tracing::warn!(error = %e, "could not load new events before announcing them");
+        }
+        self.announce(last);
+    }
+
     /// Checks the newest event id in the database and wakes local waiters if it moved: how
     /// events appended by other instances reach the polls waiting here.
     ///
     /// # Errors
     /// When the database cannot be reached.
     pub async fn refresh(&self) -> Result<EventId, StoreError> {
-        let last = events::last_id(&mut *self.conn().await?).await?;
+        let state = events::log_state(&mut *self.conn().await?)
+            .await
+            .map_err(store_error)?;
+        // Deletions by age on another instance reach this one here (they notify `pruned`).
+        self.recent.forget_through(state.pruned_through);
+        let last = event_id(state.last_id);
         self.announce(last.0);
         Ok(last)
     }
@@ -245,8 +266,80 @@ impl PgStore {
             })
             .await?;
         if let Some(last) = appended.last {
+            // Loaded before the announcement, on the connection at hand: the waiting readers
+            // then wake once and find the events in memory. Woken first, every one of them
+            // would find the load missing, wait for one of them to make it and wake again; a
+            // thousand waiting polls took 4 ms for that second round. A load that fails or is
+            // already under way leaves it to the readers (`Recent::catch_up`).
+            if let Err(e) = self
+                .recent
+                .load_through(&mut conn, db_id(EventId(last)))
+                .await
+            {
+                let e = StoreError::from(e);
+                tracing::warn!(error = %e, "could not load new events before announcing them");
+            }
             self.announce(last);
         }
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chatty_domain::ChatName;
+    use chatty_domain::ports::{ChatRepository, EventLog};
+
+    use super::*;
+
+    async fn two_instances() -> (testing::TestDatabase, Arc<PgStore>, Arc<PgStore>) {
+        let db = testing::TestDatabase::new().await;
+        let store = || Arc::new(PgStore::new(db.url(), PgSettings::default()).expect("a pool"));
+        let (a, b) = (store(), store());
+        (db, a, b)
+    }
+
+    fn chat(name: &str) -> ChatName {
+        ChatName::parse(name).unwrap()
+    }
+
+    /// Readers woken by an append find its events in memory: one round of wake-ups per
+    /// event, not one to find the load missing and another when it ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appended_events_are_in_the_window_when_they_are_announced() {
+        let (_db, a, _) = two_instances().await;
+        let mut newest = a.newest.subscribe();
+        a.create_chat(&chat("Main"), Timestamp::from_millis(0))
+            .await
+            .unwrap();
+        assert!(newest.has_changed().unwrap(), "the append was announced");
+        let announced = i64::try_from(*newest.borrow_and_update()).unwrap();
+        assert!(announced > 0);
+        assert_eq!(a.recent.through(), announced);
+    }
+
+    /// The same for events another instance appended, announced here by the follower.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_of_another_instance_are_in_the_window_when_they_are_announced() {
+        let (_db, a, b) = two_instances().await;
+        tokio::spawn(Arc::clone(&a).follow());
+        // The follower reads the table once it listens; then it has nothing left to load.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut newest = a.newest.subscribe();
+        b.create_chat(&chat("Main"), Timestamp::from_millis(0))
+            .await
+            .unwrap();
+        let last = b.last_id().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(3), async {
+            while *newest.borrow_and_update() < last.0 {
+                newest.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the follower announces the other instance's append");
+        assert_eq!(a.recent.through(), db_id(last));
     }
 }

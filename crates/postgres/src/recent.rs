@@ -59,6 +59,20 @@ impl Window {
     fn through(&self) -> i64 {
         self.after + i64::try_from(self.events.len()).unwrap_or(i64::MAX)
     }
+
+    /// Drops the oldest event; a list of names shared with the next one is counted by it.
+    fn pop_front(&mut self) {
+        if let Some(dropped) = self.events.pop_front() {
+            let shared = self
+                .events
+                .front()
+                .is_some_and(|next| Arc::ptr_eq(&next.recipients, &dropped.recipients));
+            if !shared {
+                self.recipients -= dropped.recipients.len();
+            }
+        }
+        self.after += 1;
+    }
 }
 
 pub(crate) struct Recent {
@@ -248,18 +262,21 @@ impl Recent {
         while window.events.len() > self.capacity
             || (window.recipients > RECIPIENTS_MAX && window.events.len() > 1)
         {
-            if let Some(dropped) = window.events.pop_front() {
-                let shared = window
-                    .events
-                    .front()
-                    .is_some_and(|next| Arc::ptr_eq(&next.recipients, &dropped.recipients));
-                if !shared {
-                    window.recipients -= dropped.recipients.len();
-                }
-            }
-            window.after += 1;
+            window.pop_front();
         }
         Ok(())
+    }
+
+    /// Drops the events through `id` that retention deleted from the table, so that a reader
+    /// behind them is served by the table and gets its `ResyncEvent` there, as on every other
+    /// instance.
+    pub(crate) fn forget_through(&self, id: i64) {
+        let mut window = self.window.write().unwrap_or_else(PoisonError::into_inner);
+        while window.after < id && !window.events.is_empty() {
+            window.pop_front();
+        }
+        // Nothing loaded that far: the window starts afresh after the deleted events.
+        window.after = window.after.max(id);
     }
 
     /// Whether the session of `user_key` ended after event `since`, as far as the window

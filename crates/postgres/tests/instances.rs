@@ -442,3 +442,44 @@ async fn a_session_checked_recently_is_refused_once_it_ended_elsewhere() {
     }
     assert!(in_the_table.is_some(), "the activity was never written");
 }
+
+/// Events deleted by age on one instance leave the window of recent events of the others too:
+/// a reader there behind them gets a `ResyncEvent`, as it would from the table, instead of
+/// events the log no longer has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_deleted_by_age_on_one_instance_leave_the_window_of_another() {
+    use chatty_domain::contract::describe;
+
+    let db = TestDatabase::new().await;
+    let (a, b) = (store(&db), store(&db));
+    tokio::spawn(Arc::clone(&a).follow());
+    let main = ChatName::parse("Main").unwrap();
+    a.create_chat(&main, Timestamp::from_millis(0))
+        .await
+        .unwrap();
+    let alice = member(&a, "alice").await;
+    while !a.take(&alice, 100).await.unwrap().is_empty() {}
+    // Posted through `a`, so its window holds them.
+    for (text, at) in [("old", 10), ("recent", 100)] {
+        let message = NewMessage {
+            chat: main.clone(),
+            author: alice.user.clone(),
+            flags: UserFlags::default(),
+            text: MessageText::parse(text, 100).unwrap(),
+            membership_required: true,
+        };
+        a.post(&message, Timestamp::from_millis(at)).await.unwrap();
+    }
+    assert!(b.prune(Timestamp::from_millis(50)).await.unwrap() >= 1);
+    // Well below the follower's 5 s safety tick: the notification brings the news.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut got = Vec::new();
+    loop {
+        let batch = a.take(&alice, 1).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        got.extend(describe(&batch));
+    }
+    assert_eq!(got, ["ResyncEvent", "MessageEvent(alice@Main:recent)"]);
+}
