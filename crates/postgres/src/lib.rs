@@ -126,18 +126,37 @@ impl PgStore {
 
     /// Records that events up to `last` exist, waking local waiters.
     fn announce(&self, last: u64) {
+        if self.learn(last) {
+            self.wake();
+        }
+    }
+
+    /// Records that events up to `last` exist without waking the waiters yet; whether that
+    /// was news. Session checks (`newest_known`) count on it at once: an end of a session on
+    /// another instance must be seen as soon as its notification is here.
+    fn learn(&self, last: u64) -> bool {
+        let mut newer = false;
         self.newest.send_if_modified(|known| {
-            let newer = last > *known;
+            newer = last > *known;
             if newer {
                 *known = last;
             }
-            newer
+            false
         });
+        newer
+    }
+
+    /// Wakes the local waiters to read what `learn` recorded.
+    fn wake(&self) {
+        self.newest.send_modify(|_| ());
     }
 
     /// Announces events appended elsewhere (or by this instance, whose own notification comes
     /// back too) once they are in the window of recent events, for the reason `write` gives.
     async fn load_and_announce(&self, last: u64) {
+        if !self.learn(last) {
+            return;
+        }
         let loaded = self
             .recent
             .catch_up(db_id(EventId(last)), async || self.conn().await)
@@ -146,7 +165,7 @@ impl PgStore {
             let e = StoreError::from(e);
             tracing::warn!(error = %e, "could not load new events before announcing them");
         }
-        self.announce(last);
+        self.wake();
     }
 
     /// Checks the newest event id in the database and wakes local waiters if it moved: how
@@ -266,6 +285,7 @@ impl PgStore {
             })
             .await?;
         if let Some(last) = appended.last {
+            let news = self.learn(last);
             // Loaded before the announcement, on the connection at hand: the waiting readers
             // then wake once and find the events in memory. Woken first, every one of them
             // would find the load missing, wait for one of them to make it and wake again; a
@@ -279,7 +299,11 @@ impl PgStore {
                 let e = StoreError::from(e);
                 tracing::warn!(error = %e, "could not load new events before announcing them");
             }
-            self.announce(last);
+            // Not news: the follower learned it first, from this instance's own notification,
+            // and wakes the waiters once it has loaded it.
+            if news {
+                self.wake();
+            }
         }
         Ok(value)
     }
