@@ -357,9 +357,13 @@ mod tests {
             .await
             .unwrap();
         let last = b.last_id().await.unwrap();
+        // Woken, not only learned of: waiters see the value once they are woken.
         tokio::time::timeout(Duration::from_secs(3), async {
-            while *newest.borrow_and_update() < last.0 {
+            loop {
                 newest.changed().await.unwrap();
+                if *newest.borrow_and_update() >= last.0 {
+                    break;
+                }
             }
         })
         .await
