@@ -149,17 +149,17 @@ impl LoggedIn {
 /// The name of the server bot that answers `/help` (api.md §1). Nobody may take it.
 pub const BOT_NAME: &str = "Bot";
 
-/// The use cases.
+/// The use cases. Cheap to clone: every request and every open stream holds one.
 #[derive(Clone)]
 pub struct Services {
-    ports: Ports,
+    ports: Arc<Ports>,
     policy: Arc<Policy>,
 }
 
 impl Services {
     pub fn new(ports: Ports, policy: Policy) -> Self {
         Self {
-            ports,
+            ports: Arc::new(ports),
             policy: Arc::new(policy),
         }
     }
