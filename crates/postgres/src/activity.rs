@@ -124,32 +124,13 @@ mod tests {
     /// each takes its rows in one order, so neither is ever aborted as a deadlock.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn overlapping_batches_wait_for_each_other_instead_of_deadlocking() {
-        let (_db, pool) = crate::PgStore::test_pool().await;
-        let mut conn = pool.get().await.unwrap();
-        diesel::sql_query(
-            "INSERT INTO sessions (user_key, user_name, token, verified, admin, bot, \
-             registered, last_active, first_event, cursor) \
-             SELECT 'u' || n, 'u' || n, 't' || n, false, false, false, false, \
-                    now() - interval '1 hour', 1, 0 FROM generate_series(1, 300) AS n",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        drop(conn);
-        let writers = (0..4).map(|_| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                for _ in 0..25 {
-                    // A map of its own per batch: its own iteration order.
-                    let times: HashMap<String, DateTime<Utc>> =
-                        (1..=300).map(|n| (format!("u{n}"), Utc::now())).collect();
-                    write(&pool, times).await?;
-                }
-                Ok::<(), String>(())
-            })
-        });
-        for writer in writers.collect::<Vec<_>>() {
-            writer.await.unwrap().unwrap();
-        }
+        let (_db, pool) = crate::PgStore::test_pool_with_sessions(300).await;
+        crate::run_overlapping(&pool, async |pool| {
+            // A map of its own per batch: its own iteration order.
+            let times: HashMap<String, DateTime<Utc>> =
+                (1..=300).map(|n| (format!("u{n}"), Utc::now())).collect();
+            write(&pool, times).await
+        })
+        .await;
     }
 }

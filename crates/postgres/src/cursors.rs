@@ -165,44 +165,25 @@ mod tests {
     /// deadlock.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn overlapping_batches_wait_for_each_other_instead_of_deadlocking() {
-        let (_db, pool) = crate::PgStore::test_pool().await;
-        let mut conn = pool.get().await.unwrap();
-        diesel::sql_query(
-            "INSERT INTO sessions (user_key, user_name, token, verified, admin, bot, \
-             registered, last_active, first_event, cursor) \
-             SELECT 'u' || n, 'u' || n, 't' || n, false, false, false, false, now(), 1, 0 \
-             FROM generate_series(1, 300) AS n",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        drop(conn);
-        let writers = (0..4).map(|_| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                for _ in 0..25 {
-                    // A map of its own per batch: its own iteration order. Each move leaves
-                    // the cursor where it is, so every one applies and locks its row.
-                    let keys: HashMap<String, ()> =
-                        (1..=300).map(|n| (format!("u{n}"), ())).collect();
-                    let batch: Vec<Move> = keys
-                        .into_keys()
-                        .map(|user_key| Move {
-                            user_key,
-                            first_event: 1,
-                            from: 0,
-                            to: 0,
-                            done: oneshot::channel().0,
-                        })
-                        .collect();
-                    let moved = write(&pool, &batch).await?;
-                    assert_eq!(moved.len(), 300);
-                }
-                Ok::<(), String>(())
-            })
-        });
-        for writer in writers.collect::<Vec<_>>() {
-            writer.await.unwrap().unwrap();
-        }
+        let (_db, pool) = crate::PgStore::test_pool_with_sessions(300).await;
+        crate::run_overlapping(&pool, async |pool| {
+            // A map of its own per batch: its own iteration order. Each move leaves the
+            // cursor where it is, so every one applies and locks its row.
+            let keys: HashMap<String, ()> = (1..=300).map(|n| (format!("u{n}"), ())).collect();
+            let batch: Vec<Move> = keys
+                .into_keys()
+                .map(|user_key| Move {
+                    user_key,
+                    first_event: 1,
+                    from: 0,
+                    to: 0,
+                    done: oneshot::channel().0,
+                })
+                .collect();
+            let moved = write(&pool, &batch).await?;
+            assert_eq!(moved.len(), 300);
+            Ok(())
+        })
+        .await;
     }
 }

@@ -166,8 +166,14 @@ impl Log {
     }
 }
 
+/// What a deletion by retention removed: how many events, the newest of them.
+struct Pruned {
+    count: u64,
+    through: Option<i64>,
+}
+
 /// Deletes the events matching `filter` and records the newest one deleted.
-async fn prune_where<F>(c: &mut AsyncPgConnection, filter: F) -> Result<u64, TxError>
+async fn prune_where<F>(c: &mut AsyncPgConnection, filter: F) -> Result<Pruned, TxError>
 where
     F: diesel::query_builder::QueryFragment<diesel::pg::Pg>
         + diesel::expression::NonAggregate
@@ -181,7 +187,8 @@ where
         .returning((events::id, events::time))
         .get_results(c)
         .await?;
-    if let Some((id, time)) = deleted.iter().max_by_key(|(id, _)| *id) {
+    let newest = deleted.iter().max_by_key(|(id, _)| *id);
+    if let Some((id, time)) = newest {
         diesel::update(event_log::table.filter(event_log::pruned_through.lt(*id)))
             .set((
                 event_log::pruned_through.eq(*id),
@@ -194,7 +201,10 @@ where
             .execute(c)
             .await?;
     }
-    Ok(deleted.len() as u64)
+    Ok(Pruned {
+        count: deleted.len() as u64,
+        through: newest.map(|(id, _)| *id),
+    })
 }
 
 /// The log's ends: the newest event appended and the newest deleted by retention.
@@ -217,12 +227,8 @@ pub(crate) async fn log_state(
 }
 
 pub(crate) async fn last_id(c: &mut AsyncPgConnection) -> Result<EventId, StoreError> {
-    let last: i64 = event_log::table
-        .select(event_log::last_id)
-        .first(c)
-        .await
-        .map_err(store_error)?;
-    Ok(event_id(last))
+    let state = log_state(c).await.map_err(store_error)?;
+    Ok(event_id(state.last_id))
 }
 
 /// An `events` row as the domain's event, in the order of the log.
@@ -457,21 +463,23 @@ impl EventLog for PgStore {
 
     async fn prune(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
         let mut conn = self.conn().await?;
-        let (deleted, state) = conn
+        let pruned = conn
             .transaction::<_, TxError, _>(async move |c| {
                 Log::lock(c, usize::MAX).await?;
-                let deleted = prune_where(c, events::time.lt(to_db_time(cutoff))).await?;
-                if deleted > 0 {
+                let pruned = prune_where(c, events::time.lt(to_db_time(cutoff))).await?;
+                if pruned.through.is_some() {
                     // Other instances drop the deleted events from their windows too.
                     diesel::sql_query("SELECT pg_notify('chatty_events', 'pruned')")
                         .execute(c)
                         .await?;
                 }
-                Ok((deleted, log_state(c).await?))
+                Ok(pruned)
             })
             .await?;
-        self.recent.forget_through(state.pruned_through);
-        Ok(deleted)
+        if let Some(through) = pruned.through {
+            self.recent.forget_through(through);
+        }
+        Ok(pruned.count)
     }
 }
 

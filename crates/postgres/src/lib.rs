@@ -117,6 +117,28 @@ impl PgStore {
         (db, pool)
     }
 
+    /// `test_pool` holding `n` sessions `u1` to `un`, last active an hour ago, each with its
+    /// first event 1 and its cursor at 0: rows for the batched session writes to update.
+    #[cfg(test)]
+    pub(crate) async fn test_pool_with_sessions(
+        n: u32,
+    ) -> (testing::TestDatabase, Pool<AsyncPgConnection>) {
+        use diesel_async::RunQueryDsl;
+        let (db, pool) = Self::test_pool().await;
+        let mut conn = pool.get().await.expect("a connection");
+        diesel::sql_query(
+            "INSERT INTO sessions (user_key, user_name, token, verified, admin, bot, \
+             registered, last_active, first_event, cursor) \
+             SELECT 'u' || n, 'u' || n, 't' || n, false, false, false, false, \
+                    now() - interval '1 hour', 1, 0 FROM generate_series(1, $1) AS n",
+        )
+        .bind::<diesel::sql_types::Integer, _>(i32::try_from(n).expect("a count of sessions"))
+        .execute(&mut conn)
+        .await
+        .expect("the sessions are inserted");
+        (db, pool)
+    }
+
     async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
         self.pool
             .get()
@@ -161,10 +183,7 @@ impl PgStore {
             .recent
             .catch_up(db_id(EventId(last)), async || self.conn().await)
             .await;
-        if let Err(e) = loaded {
-            let e = StoreError::from(e);
-            tracing::warn!(error = %e, "could not load new events before announcing them");
-        }
+        warn_unless_loaded(loaded);
         self.wake();
     }
 
@@ -190,6 +209,42 @@ impl PgStore {
     /// When it does not.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.refresh().await.map(|_| ())
+    }
+}
+
+/// Runs `batch` 25 times in each of four tasks at once and fails on its first error: how the
+/// tests of the batched session writes make overlapping batches.
+#[cfg(test)]
+pub(crate) async fn run_overlapping<F, Fut>(pool: &Pool<AsyncPgConnection>, batch: F)
+where
+    F: Fn(Pool<AsyncPgConnection>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (batch, pool) = (batch.clone(), pool.clone());
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    batch(pool.clone()).await?;
+                }
+                Ok::<(), String>(())
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer
+            .await
+            .expect("the writer ran to its end")
+            .expect("every batch is written");
+    }
+}
+
+/// A load of new events before waking their readers that failed: the readers load them
+/// themselves (`Recent::catch_up`), so it is only worth a warning.
+fn warn_unless_loaded(loaded: Result<(), TxError>) {
+    if let Err(e) = loaded {
+        let e = StoreError::from(e);
+        tracing::warn!(error = %e, "could not load new events before announcing them");
     }
 }
 
@@ -291,14 +346,11 @@ impl PgStore {
             // would find the load missing, wait for one of them to make it and wake again; a
             // thousand waiting polls took 4 ms for that second round. A load that fails or is
             // already under way leaves it to the readers (`Recent::catch_up`).
-            if let Err(e) = self
-                .recent
-                .load_through(&mut conn, db_id(EventId(last)))
-                .await
-            {
-                let e = StoreError::from(e);
-                tracing::warn!(error = %e, "could not load new events before announcing them");
-            }
+            warn_unless_loaded(
+                self.recent
+                    .load_through(&mut conn, db_id(EventId(last)))
+                    .await,
+            );
             // Not news: the follower learned it first, from this instance's own notification,
             // and wakes the waiters once it has loaded it.
             if news {

@@ -106,21 +106,33 @@ impl Drop for LoadEnded<'_> {
 }
 
 /// `names` (sorted) as a list whose names already in `before` (sorted too) are the same
-/// allocations: the member lists of consecutive events in a chat differ by a joiner or a
-/// leaver, so a window of events in a chat of N members holds each name once, not once per
-/// event (about 45 MB for a full window of separate names, 16 MB shared).
-fn share_names(before: &[Arc<str>], names: Vec<String>) -> Arc<[Arc<str>]> {
+/// allocations, and `before` itself when the two are equal: the member lists of consecutive
+/// events in a chat differ by a joiner or a leaver, so a window of events in a chat of N
+/// members holds each name once, not once per event (about 45 MB for a full window of
+/// separate names, 16 MB shared).
+fn share_names(before: &Arc<[Arc<str>]>, names: Vec<String>) -> Arc<[Arc<str>]> {
     let mut known = before.iter().peekable();
-    names
+    let mut all_known = true;
+    let shared: Vec<Arc<str>> = names
         .into_iter()
         .map(|name| {
-            while known.next_if(|k| ***k < *name).is_some() {}
+            while known.next_if(|k| ***k < *name).is_some() {
+                all_known = false;
+            }
             match known.next_if(|k| ***k == *name) {
                 Some(same) => Arc::clone(same),
-                None => Arc::from(name),
+                None => {
+                    all_known = false;
+                    Arc::from(name)
+                }
             }
         })
-        .collect()
+        .collect();
+    if all_known && known.next().is_none() {
+        Arc::clone(before)
+    } else {
+        shared.into()
+    }
 }
 
 #[derive(QueryableByName)]
@@ -233,28 +245,21 @@ impl Recent {
         .await?;
         let mut loaded = Vec::with_capacity(rows.len());
         // The list of the newest event loaded so far, to share names with.
-        let mut previous: Option<Arc<[Arc<str>]>> = {
+        let mut previous: Arc<[Arc<str>]> = {
             let window = self.window.read().unwrap_or_else(PoisonError::into_inner);
-            (window.events.back()).map(|e| Arc::clone(&e.recipients))
-        }
-        .filter(|names| !names.is_empty());
+            (window.events.back()).map_or_else(|| Arc::from([]), |e| Arc::clone(&e.recipients))
+        };
         for row in rows {
             let stored = stored_event(row.id, &row.kind, row.payload)?;
             let mut names = row.recipients.unwrap_or_default();
             names.sort_unstable();
-            let recipients: Arc<[Arc<str>]> = match &previous {
-                _ if names.is_empty() => Arc::from([]),
-                Some(same)
-                    if same.len() == names.len()
-                        && same.iter().zip(&names).all(|(a, b)| **a == **b) =>
-                {
-                    Arc::clone(same)
-                }
-                Some(before) => share_names(before, names),
-                None => names.into_iter().map(Arc::from).collect(),
+            let recipients = if names.is_empty() {
+                Arc::from([])
+            } else {
+                share_names(&previous, names)
             };
             if !recipients.is_empty() {
-                previous = Some(Arc::clone(&recipients));
+                previous = Arc::clone(&recipients);
             }
             loaded.push((
                 row.id,
@@ -372,6 +377,11 @@ mod tests {
         let before: Arc<[Arc<str>]> = ["ann", "bob", "dan"].into_iter().map(Arc::from).collect();
         let names = ["ann", "cat", "dan", "eve"].map(String::from).to_vec();
         let after = share_names(&before, names);
+        let same = share_names(&after, after.iter().map(|n| n.to_string()).collect());
+        assert!(
+            Arc::ptr_eq(&same, &after),
+            "an equal list is the list itself"
+        );
         assert_eq!(
             after.iter().map(|n| &**n).collect::<Vec<_>>(),
             ["ann", "cat", "dan", "eve"]
