@@ -44,8 +44,8 @@ pub struct PgSettings {
     /// Events kept (`EventRetentionCount`); older ones are pruned as new ones arrive.
     pub event_retention_count: usize,
     /// The newest events each instance keeps decoded for its readers; a reader further behind
-    /// reads the table. A chat event holds its readers' names, shared with the event before
-    /// it when they are the same (a chat's messages between two joins or leaves).
+    /// reads the table. Who reads a chat event follows from the membership spans the window
+    /// keeps beside them, one per membership.
     pub recent_events: usize,
 }
 
@@ -421,5 +421,106 @@ mod tests {
         .await
         .expect("the follower announces the other instance's append");
         assert_eq!(a.recent.through(), db_id(last));
+    }
+
+    /// The window decides who reads a chat event from the membership spans it keeps, which
+    /// each load updates with the spans that began or ended since the one before. At every
+    /// step of joins, leaves, a rejoin, a logout and a removed chat, it must hand each reader
+    /// what the table does.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_window_and_the_table_agree_on_who_reads_each_chat_event() {
+        use chatty_domain::ports::{MessageRepository, SessionKey, SessionRepository};
+        use chatty_domain::{
+            LoginMode, MessageText, NewMessage, NewSession, Token, UserFlags, UserName,
+        };
+
+        let db = testing::TestDatabase::new().await;
+        let windowed = PgStore::new(db.url(), PgSettings::default()).unwrap();
+        // A window of one event: reads from the start go to the table.
+        let tabled = PgSettings {
+            recent_events: 1,
+            ..PgSettings::default()
+        };
+        let tabled = PgStore::new(db.url(), tabled).unwrap();
+        let at = Timestamp::from_millis(0);
+        let (main, side) = (chat("Main"), chat("Side"));
+        let mut people = Vec::new();
+        for name in ["ann", "bob", "cat"] {
+            let user = UserName::parse(name).unwrap();
+            let token = Token::new(format!("token-{name}"));
+            let new = NewSession {
+                user: user.clone(),
+                token: token.clone(),
+                flags: UserFlags::default(),
+                registered: false,
+            };
+            windowed.start(&new, LoginMode::Guest, at).await.unwrap();
+            people.push(SessionKey { user, token });
+        }
+        let [ann, bob, cat] = &people[..] else {
+            unreachable!()
+        };
+        let say = async |who: &SessionKey, room: &ChatName, text: &str| {
+            let message = NewMessage {
+                chat: room.clone(),
+                author: who.user.clone(),
+                flags: UserFlags::default(),
+                text: MessageText::parse(text, 100).unwrap(),
+                membership_required: true,
+            };
+            windowed.post(&message, at).await.unwrap();
+        };
+        let compare = async |step: &str| {
+            for who in &people {
+                let ids = |read: Result<Vec<chatty_domain::Delivery>, StoreError>| {
+                    read.map(|d| d.iter().map(|d| d.id().0).collect::<Vec<_>>())
+                        .map_err(|e| e.to_string())
+                };
+                let from_window = ids(windowed.read_after(who, EventId(0), 1000).await);
+                let from_table = ids(tabled.read_after(who, EventId(0), 1000).await);
+                assert_eq!(from_window, from_table, "{} after {step}", who.user);
+            }
+            assert_eq!(
+                windowed.recent.through(),
+                db_id(windowed.last_id().await.unwrap()),
+                "read from the window"
+            );
+        };
+
+        windowed.create_chat(&main, at).await.unwrap();
+        windowed.create_chat(&side, at).await.unwrap();
+        compare("the chats").await;
+        windowed.join(&ann.user, &main, at).await.unwrap();
+        windowed.join(&bob.user, &main, at).await.unwrap();
+        say(ann, &main, "both in").await;
+        compare("two joins").await;
+        windowed.leave(&bob.user, &main, at).await.unwrap();
+        say(ann, &main, "bob out").await;
+        compare("a leave").await;
+        windowed.join(&bob.user, &main, at).await.unwrap();
+        windowed.join(&cat.user, &side, at).await.unwrap();
+        say(bob, &main, "bob back").await;
+        say(cat, &side, "cat alone").await;
+        compare("a rejoin").await;
+        windowed.join(&bob.user, &side, at).await.unwrap();
+        windowed.leave(&bob.user, &side, at).await.unwrap();
+        windowed.join(&bob.user, &side, at).await.unwrap();
+        say(cat, &side, "bob in and out and in").await;
+        compare("spans that began and ended between two loads").await;
+        windowed.end(cat, false, at).await.unwrap();
+        say(bob, &side, "cat logged out").await;
+        compare("a logout").await;
+        windowed.remove_chat(&side, at).await.unwrap();
+        say(ann, &main, "side removed").await;
+        compare("a removed chat").await;
+        // An instance that starts now loads every span at once.
+        let fresh = PgStore::new(db.url(), PgSettings::default()).unwrap();
+        for who in &people[..2] {
+            let all = fresh.read_after(who, EventId(0), 1000).await.unwrap();
+            let table = tabled.read_after(who, EventId(0), 1000).await.unwrap();
+            let ids =
+                |d: &[chatty_domain::Delivery]| d.iter().map(|d| d.id().0).collect::<Vec<_>>();
+            assert_eq!(ids(&all), ids(&table), "{} on a fresh instance", who.user);
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! thousand queries. With it, the first reader to see a new last id loads the new rows once,
 //! and the others filter them in memory with the same visibility rule as the SQL query.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use chatty_domain::ports::StoreError;
@@ -19,27 +19,126 @@ use crate::events::stored_event;
 
 /// One loaded event with what decides who may read it.
 struct Cached {
+    id: i64,
     stored: Arc<StoredEvent>,
-    audience: i16,
-    audience_user: Option<String>,
-    /// Sorted, for binary search; shared by consecutive events with the same readers, and
-    /// each name shared with the list before (see `share_names`).
-    recipients: Arc<[Arc<str>]>,
+    readers: Readers,
+}
+
+/// The SQL rule of `events::deliveries`, per event.
+enum Readers {
+    Everyone,
+    EveryoneBut(Box<str>),
+    /// The chat's members whose membership span covers the event (`Spans`).
+    MembersOf(Box<str>),
+    /// The list a chat event was written with before the membership spans, sorted.
+    Listed(Box<[String]>),
 }
 
 impl Cached {
-    /// The SQL rule of `events::deliveries`: everyone, everyone but one user, or the chat's
-    /// members whose membership span covers the event (loaded with it).
-    fn visible_to(&self, user_key: &str) -> bool {
-        match self.audience {
-            0 => true,
-            1 => self.audience_user.as_deref() != Some(user_key),
-            _ => self
-                .recipients
-                .binary_search_by(|r| (**r).cmp(user_key))
+    fn visible_to(&self, spans: &Spans, user_key: &str) -> bool {
+        match &self.readers {
+            Readers::Everyone => true,
+            Readers::EveryoneBut(user) => **user != *user_key,
+            Readers::MembersOf(chat) => spans.covers(chat, user_key, self.id),
+            Readers::Listed(names) => names
+                .binary_search_by(|name| name.as_str().cmp(user_key))
                 .is_ok(),
         }
     }
+}
+
+/// The membership spans that reach into the window: who read each chat event, kept once per
+/// membership rather than as a list of members per event. A list per event held O(events ×
+/// members) names (a chat of 10,000 filled by joins: 16 MB of pointers for a hundred events)
+/// and every load read each event's list from the table again.
+#[derive(Default)]
+struct Spans {
+    /// Chat → member → the stretches `[from, until)` of event ids that were theirs; `until`
+    /// is `OPEN` while the membership lasts, or while its end is beyond `through`.
+    by_chat: HashMap<Box<str>, HashMap<Box<str>, Vec<(i64, i64)>>>,
+    /// Span changes are known through this event id; `None` until the first load.
+    through: Option<i64>,
+    /// The spans known to have ended, by their end (ascending), so that they are dropped
+    /// once the window has moved past them.
+    ended: VecDeque<(i64, Box<str>, Box<str>)>,
+}
+
+const OPEN: i64 = i64::MAX;
+
+impl Spans {
+    fn covers(&self, chat: &str, user_key: &str, id: i64) -> bool {
+        self.by_chat
+            .get(chat)
+            .and_then(|members| members.get(user_key))
+            .is_some_and(|spans| spans.iter().any(|&(from, until)| from <= id && id < until))
+    }
+
+    /// Records spans as the table holds them, as far as ids through `last` tell: an end after
+    /// `last` counts as open, and is recorded by the load that reaches it.
+    fn apply(&mut self, mut rows: Vec<SpanRow>, last: i64) {
+        for row in &mut rows {
+            row.until_event = row.until_event.filter(|until| *until <= last);
+        }
+        rows.sort_unstable_by_key(|row| row.until_event.unwrap_or(OPEN));
+        for row in rows {
+            let until = row.until_event.unwrap_or(OPEN);
+            let (chat, user) = (Box::<str>::from(row.chat), Box::<str>::from(row.user_key));
+            let ended = (until != OPEN).then(|| (until, chat.clone(), user.clone()));
+            let spans = self
+                .by_chat
+                .entry(chat)
+                .or_default()
+                .entry(user)
+                .or_default();
+            match spans.iter_mut().find(|(from, _)| *from == row.from_event) {
+                Some((_, known)) if *known == until => continue,
+                Some((_, known)) => *known = until,
+                None => {
+                    spans.push((row.from_event, until));
+                    spans.sort_unstable();
+                }
+            }
+            // Ends arrive in order: sorted within a load, and each load's ends come after
+            // the previous load's `last`.
+            self.ended.extend(ended);
+        }
+        self.through = Some(last);
+    }
+
+    /// Drops the spans that ended by event `after` + 1: they cover no event after `after`.
+    fn drop_ended_through(&mut self, after: i64) {
+        while let Some((until, ..)) = self.ended.front()
+            && *until <= after + 1
+        {
+            let Some((until, chat, user)) = self.ended.pop_front() else {
+                break;
+            };
+            let Some(members) = self.by_chat.get_mut(&chat) else {
+                continue;
+            };
+            if let Some(spans) = members.get_mut(&user) {
+                spans.retain(|(_, end)| *end != until);
+                if spans.is_empty() {
+                    members.remove(&user);
+                }
+            }
+            if members.is_empty() {
+                self.by_chat.remove(&chat);
+            }
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct SpanRow {
+    #[diesel(sql_type = Text)]
+    chat: String,
+    #[diesel(sql_type = Text)]
+    user_key: String,
+    #[diesel(sql_type = BigInt)]
+    from_event: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    until_event: Option<i64>,
 }
 
 /// Events with ids `after + 1 ..= after + events.len()`, without gaps: ids are handed out one
@@ -48,31 +147,17 @@ impl Cached {
 struct Window {
     after: i64,
     events: VecDeque<Cached>,
-    /// Recipient names held by `events`, bounded by `RECIPIENTS_MAX`.
-    recipients: usize,
+    /// Known from before `after` on, so they decide every event of the window.
+    spans: Spans,
 }
-
-/// The recipient names the window may hold (16 MB of shared pointers, the names themselves
-/// once): in a chat of 10,000 members each event lists 10,000 names, so a count of events
-/// alone would not bound its memory.
-const RECIPIENTS_MAX: usize = 1_000_000;
 
 impl Window {
     fn through(&self) -> i64 {
         self.after + i64::try_from(self.events.len()).unwrap_or(i64::MAX)
     }
 
-    /// Drops the oldest event; a list of names shared with the next one is counted by it.
     fn pop_front(&mut self) {
-        if let Some(dropped) = self.events.pop_front() {
-            let shared = self
-                .events
-                .front()
-                .is_some_and(|next| Arc::ptr_eq(&next.recipients, &dropped.recipients));
-            if !shared {
-                self.recipients -= dropped.recipients.len();
-            }
-        }
+        self.events.pop_front();
         self.after += 1;
     }
 }
@@ -105,36 +190,6 @@ impl Drop for LoadEnded<'_> {
     }
 }
 
-/// `names` (sorted) as a list whose names already in `before` (sorted too) are the same
-/// allocations, and `before` itself when the two are equal: the member lists of consecutive
-/// events in a chat differ by a joiner or a leaver, so a window of events in a chat of N
-/// members holds each name once, not once per event (about 45 MB for a full window of
-/// separate names, 16 MB shared).
-fn share_names(before: &Arc<[Arc<str>]>, names: Vec<String>) -> Arc<[Arc<str>]> {
-    let mut known = before.iter().peekable();
-    let mut all_known = true;
-    let shared: Vec<Arc<str>> = names
-        .into_iter()
-        .map(|name| {
-            while known.next_if(|k| ***k < *name).is_some() {
-                all_known = false;
-            }
-            match known.next_if(|k| ***k == *name) {
-                Some(same) => Arc::clone(same),
-                None => {
-                    all_known = false;
-                    Arc::from(name)
-                }
-            }
-        })
-        .collect();
-    if all_known && known.next().is_none() {
-        Arc::clone(before)
-    } else {
-        shared.into()
-    }
-}
-
 #[derive(QueryableByName)]
 struct Row {
     #[diesel(sql_type = BigInt)]
@@ -147,8 +202,28 @@ struct Row {
     audience: i16,
     #[diesel(sql_type = Nullable<Text>)]
     audience_user: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    audience_chat: Option<String>,
     #[diesel(sql_type = Nullable<Array<Text>>)]
     recipients: Option<Vec<String>>,
+}
+
+impl Row {
+    fn readers(&mut self) -> Readers {
+        match (
+            self.audience,
+            self.recipients.take(),
+            self.audience_chat.take(),
+        ) {
+            (0, ..) => Readers::Everyone,
+            (1, ..) => Readers::EveryoneBut(self.audience_user.take().unwrap_or_default().into()),
+            (_, Some(mut names), _) => {
+                names.sort_unstable();
+                Readers::Listed(names.into())
+            }
+            (_, None, chat) => Readers::MembersOf(chat.unwrap_or_default().into()),
+        }
+    }
 }
 
 impl Recent {
@@ -222,80 +297,67 @@ impl Recent {
     }
 
     async fn load_locked(&self, c: &mut AsyncPgConnection, last: i64) -> Result<(), TxError> {
-        let through = self.through();
+        let (through, spans_through) = {
+            let window = self.window.read().unwrap_or_else(PoisonError::into_inner);
+            (window.through(), window.spans.through)
+        };
         if through >= last {
             return Ok(());
         }
         let capacity = i64::try_from(self.capacity).unwrap_or(i64::MAX);
         let from = through.max(last - capacity);
         let rows: Vec<Row> = diesel::sql_query(
-            // A chat event's readers, as the table path decides them: the members whose span
-            // covers it (or, for rows from before the spans, its own list).
-            "SELECT e.id, e.kind, e.payload, e.audience, e.audience_user, \
-                    CASE WHEN e.audience = 2 THEN COALESCE(e.recipients, ARRAY( \
-                        SELECT m.user_key FROM membership_spans m \
-                        WHERE m.chat = e.audience_chat AND m.from_event <= e.id \
-                          AND (m.until_event IS NULL OR e.id < m.until_event))) \
-                    END AS recipients \
-             FROM events e WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id",
+            "SELECT id, kind, payload, audience, audience_user, audience_chat, recipients \
+             FROM events WHERE id > $1 AND id <= $2 ORDER BY id",
         )
         .bind::<BigInt, _>(from)
         .bind::<BigInt, _>(last)
         .load(c)
         .await?;
+        let spans: Vec<SpanRow> = match spans_through {
+            // What began or ended since: every change with an end through `last` committed
+            // before `last` did, for both ends are ids taken under the log's lock.
+            Some(known) => diesel::sql_query(
+                "SELECT chat, user_key, from_event, until_event FROM membership_spans \
+                 WHERE (from_event > $1 AND from_event <= $2) \
+                    OR (until_event > $1 AND until_event <= $2)",
+            )
+            .bind::<BigInt, _>(known)
+            .bind::<BigInt, _>(last),
+            // Every span that covers an event after `from`.
+            None => diesel::sql_query(
+                "SELECT chat, user_key, from_event, until_event FROM membership_spans \
+                 WHERE from_event <= $2 AND (until_event IS NULL OR until_event > $1 + 1)",
+            )
+            .bind::<BigInt, _>(from)
+            .bind::<BigInt, _>(last),
+        }
+        .load(c)
+        .await?;
         let mut loaded = Vec::with_capacity(rows.len());
-        // The list of the newest event loaded so far, to share names with.
-        let mut previous: Arc<[Arc<str>]> = {
-            let window = self.window.read().unwrap_or_else(PoisonError::into_inner);
-            (window.events.back()).map_or_else(|| Arc::from([]), |e| Arc::clone(&e.recipients))
-        };
-        for row in rows {
-            let stored = stored_event(row.id, &row.kind, row.payload)?;
-            let mut names = row.recipients.unwrap_or_default();
-            names.sort_unstable();
-            let recipients = if names.is_empty() {
-                Arc::from([])
-            } else {
-                share_names(&previous, names)
-            };
-            if !recipients.is_empty() {
-                previous = Arc::clone(&recipients);
-            }
-            loaded.push((
-                row.id,
-                Cached {
-                    stored,
-                    audience: row.audience,
-                    audience_user: row.audience_user,
-                    recipients,
-                },
-            ));
+        for mut row in rows {
+            let readers = row.readers();
+            loaded.push(Cached {
+                id: row.id,
+                stored: stored_event(row.id, &row.kind, row.payload)?,
+                readers,
+            });
         }
         let mut window = self.window.write().unwrap_or_else(PoisonError::into_inner);
+        window.spans.apply(spans, last);
         // What retention deleted before the query leaves the rows starting later: the window
         // then starts afresh just before the first row (or at `last` when none is left).
-        let first = <[_]>::first(&loaded).map_or(last + 1, |(id, _)| *id);
+        let first = <[_]>::first(&loaded).map_or(last + 1, |event| event.id);
         if first != window.through() + 1 {
             window.events.clear();
-            window.recipients = 0;
             window.after = first - 1;
         }
-        for (_, event) in loaded {
-            // A shared list is counted once, by the first event holding it.
-            let shared = window
-                .events
-                .back()
-                .is_some_and(|last| Arc::ptr_eq(&last.recipients, &event.recipients));
-            if !shared {
-                window.recipients += event.recipients.len();
-            }
-            window.events.push_back(event);
-        }
-        while window.events.len() > self.capacity
-            || (window.recipients > RECIPIENTS_MAX && window.events.len() > 1)
-        {
+        window.events.extend(loaded);
+        while window.events.len() > self.capacity {
             window.pop_front();
         }
+        let after = window.after;
+        window.spans.drop_ended_through(after);
         Ok(())
     }
 
@@ -309,6 +371,8 @@ impl Recent {
         }
         // Nothing loaded that far: the window starts afresh after the deleted events.
         window.after = window.after.max(id);
+        let after = window.after;
+        window.spans.drop_ended_through(after);
     }
 
     /// Whether the session of `user_key` ended after event `since`, as far as the window
@@ -355,7 +419,7 @@ impl Recent {
             window
                 .events
                 .range(start.max(from).min(window.events.len())..)
-                .filter(|e| e.visible_to(user_key))
+                .filter(|e| e.visible_to(&window.spans, user_key))
                 .take(limit)
                 .map(|e| Delivery::Event(Arc::clone(&e.stored)))
                 .collect(),
@@ -370,26 +434,6 @@ mod tests {
     use diesel_async::SimpleAsyncConnection;
 
     use super::*;
-
-    /// Consecutive member lists hold the names they have in common once.
-    #[test]
-    fn a_list_shares_the_names_it_has_in_common_with_the_list_before() {
-        let before: Arc<[Arc<str>]> = ["ann", "bob", "dan"].into_iter().map(Arc::from).collect();
-        let names = ["ann", "cat", "dan", "eve"].map(String::from).to_vec();
-        let after = share_names(&before, names);
-        let same = share_names(&after, after.iter().map(|n| n.to_string()).collect());
-        assert!(
-            Arc::ptr_eq(&same, &after),
-            "an equal list is the list itself"
-        );
-        assert_eq!(
-            after.iter().map(|n| &**n).collect::<Vec<_>>(),
-            ["ann", "cat", "dan", "eve"]
-        );
-        assert!(Arc::ptr_eq(&after[0], &before[0]));
-        assert!(Arc::ptr_eq(&after[2], &before[2]));
-        assert_eq!(Arc::strong_count(&before[1]), 1, "bob left: not taken");
-    }
 
     /// A reader of `catch_up` that finds a load under way waits for its end. A load of the
     /// table path (`load_through`, on the caller's own connection) must announce its end too,

@@ -1,0 +1,2 @@
+DROP INDEX membership_spans_until;
+DROP INDEX membership_spans_from;
