@@ -31,11 +31,15 @@ async fn chat_exists(c: &mut AsyncPgConnection, chat: &ChatName) -> Result<bool,
 }
 
 /// Logged-in members of a chat with their session's flags, sorted by name.
+///
+/// Streamed, each row converted as it comes: every join answers with the whole list (api.md),
+/// and collecting the rows first held a list of 10,000 twice.
 pub(crate) async fn members(
     c: &mut AsyncPgConnection,
     chat: &str,
 ) -> Result<Vec<UserWithStatus>, TxError> {
-    let rows: Vec<(String, bool, bool, bool)> = memberships::table
+    use futures_util::TryStreamExt;
+    let rows = memberships::table
         .inner_join(sessions::table)
         .filter(memberships::chat.eq(chat))
         .select((
@@ -45,10 +49,10 @@ pub(crate) async fn members(
             sessions::bot,
         ))
         .order(by_name("memberships.user_key"))
-        .load(c)
+        .load_stream::<(String, bool, bool, bool)>(c)
         .await?;
-    rows.into_iter()
-        .map(|(name, verified, admin, bot)| {
+    rows.map_err(TxError::from)
+        .and_then(async |(name, verified, admin, bot)| {
             Ok(UserWithStatus {
                 user: UserName::parse(&name).map_err(name_error)?,
                 flags: UserFlags {
@@ -58,7 +62,8 @@ pub(crate) async fn members(
                 },
             })
         })
-        .collect()
+        .try_collect()
+        .await
 }
 
 #[async_trait]

@@ -55,13 +55,16 @@ impl Cached {
 struct Spans {
     /// Chat → member → the stretches `[from, until)` of event ids that were theirs; `until`
     /// is `OPEN` while the membership lasts, or while its end is beyond `through`.
-    by_chat: HashMap<Box<str>, HashMap<Box<str>, Vec<(i64, i64)>>>,
+    by_chat: HashMap<Box<str>, HashMap<Box<str>, Stretches>>,
     /// Span changes are known through this event id; `None` until the first load.
     through: Option<i64>,
     /// The spans known to have ended, by their end (ascending), so that they are dropped
     /// once the window has moved past them.
     ended: VecDeque<(i64, Box<str>, Box<str>)>,
 }
+
+/// One member's stretches `[from, until)` of a chat's event ids.
+type Stretches = Vec<(i64, i64)>;
 
 const OPEN: i64 = i64::MAX;
 

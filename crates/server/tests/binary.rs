@@ -113,6 +113,32 @@ async fn dev_server_serves_a_chat_logs_mail_links_and_stops_on_sigterm() {
     server.wait_for("server shut down");
 }
 
+/// The allocator's options compiled in by `.cargo/config.toml`: freed pages go back to the
+/// system from jemalloc's background thread, so an idle server does not keep what a burst used.
+#[test]
+fn freed_memory_is_returned_by_the_allocators_background_thread() {
+    let mut server = Server::start(&["-dev", "-config", "/nonexistent/chatty.toml"], &[]);
+    server.port();
+    let threads = || -> Vec<String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).unwrap();
+        tasks
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut names = threads();
+    while !names.iter().any(|n| n.starts_with("jemalloc_bg")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no jemalloc background thread among {names:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        names = threads();
+    }
+    server.terminate();
+}
+
 #[test]
 fn the_original_config_toml_loads_unchanged() {
     let config = temp_file(

@@ -28,6 +28,7 @@ impl Server {
             .env_remove("DATABASE_URL")
             .env_remove("SECRET_KEY")
             .env_remove("RUST_LOG")
+            .env_remove("_RJEM_MALLOC_CONF")
             .env("CHATTY_SERVER_LISTEN_ADDRESS", "127.0.0.1:0")
             .env("CHATTY_BCRYPT_COST", "4")
             .stdin(Stdio::null())
@@ -169,6 +170,10 @@ pub async fn send(
 }
 
 impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
