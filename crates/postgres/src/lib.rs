@@ -430,9 +430,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_window_and_the_table_agree_on_who_reads_each_chat_event() {
         use chatty_domain::ports::{MessageRepository, SessionKey, SessionRepository};
-        use chatty_domain::{
-            LoginMode, MessageText, NewMessage, NewSession, Token, UserFlags, UserName,
-        };
+        use chatty_domain::{Delivery, MessageText, NewMessage, UserFlags};
 
         let db = testing::TestDatabase::new().await;
         let windowed = PgStore::new(db.url(), PgSettings::default()).unwrap();
@@ -446,16 +444,7 @@ mod tests {
         let (main, side) = (chat("Main"), chat("Side"));
         let mut people = Vec::new();
         for name in ["ann", "bob", "cat"] {
-            let user = UserName::parse(name).unwrap();
-            let token = Token::new(format!("token-{name}"));
-            let new = NewSession {
-                user: user.clone(),
-                token: token.clone(),
-                flags: UserFlags::default(),
-                registered: false,
-            };
-            windowed.start(&new, LoginMode::Guest, at).await.unwrap();
-            people.push(SessionKey { user, token });
+            people.push(testing::guest(&windowed, name).await);
         }
         let [ann, bob, cat] = &people[..] else {
             unreachable!()
@@ -470,12 +459,12 @@ mod tests {
             };
             windowed.post(&message, at).await.unwrap();
         };
+        let ids = |read: Result<Vec<Delivery>, StoreError>| {
+            read.map(|d| d.iter().map(|d| d.id().0).collect::<Vec<_>>())
+                .map_err(|e| e.to_string())
+        };
         let compare = async |step: &str| {
             for who in &people {
-                let ids = |read: Result<Vec<chatty_domain::Delivery>, StoreError>| {
-                    read.map(|d| d.iter().map(|d| d.id().0).collect::<Vec<_>>())
-                        .map_err(|e| e.to_string())
-                };
                 let from_window = ids(windowed.read_after(who, EventId(0), 1000).await);
                 let from_table = ids(tabled.read_after(who, EventId(0), 1000).await);
                 assert_eq!(from_window, from_table, "{} after {step}", who.user);
@@ -516,11 +505,9 @@ mod tests {
         // An instance that starts now loads every span at once.
         let fresh = PgStore::new(db.url(), PgSettings::default()).unwrap();
         for who in &people[..2] {
-            let all = fresh.read_after(who, EventId(0), 1000).await.unwrap();
-            let table = tabled.read_after(who, EventId(0), 1000).await.unwrap();
-            let ids =
-                |d: &[chatty_domain::Delivery]| d.iter().map(|d| d.id().0).collect::<Vec<_>>();
-            assert_eq!(ids(&all), ids(&table), "{} on a fresh instance", who.user);
+            let all = ids(fresh.read_after(who, EventId(0), 1000).await).unwrap();
+            let table = ids(tabled.read_after(who, EventId(0), 1000).await).unwrap();
+            assert_eq!(all, table, "{} on a fresh instance", who.user);
         }
     }
 }

@@ -19,7 +19,6 @@ use crate::events::stored_event;
 
 /// One loaded event with what decides who may read it.
 struct Cached {
-    id: i64,
     stored: Arc<StoredEvent>,
     readers: Readers,
 }
@@ -39,7 +38,7 @@ impl Cached {
         match &self.readers {
             Readers::Everyone => true,
             Readers::EveryoneBut(user) => **user != *user_key,
-            Readers::MembersOf(chat) => spans.covers(chat, user_key, self.id),
+            Readers::MembersOf(chat) => spans.covers(chat, user_key, crate::db_id(self.stored.id)),
             Readers::Listed(names) => names
                 .binary_search_by(|name| name.as_str().cmp(user_key))
                 .is_ok(),
@@ -341,7 +340,6 @@ impl Recent {
         for mut row in rows {
             let readers = row.readers();
             loaded.push(Cached {
-                id: row.id,
                 stored: stored_event(row.id, &row.kind, row.payload)?,
                 readers,
             });
@@ -350,7 +348,7 @@ impl Recent {
         window.spans.apply(spans, last);
         // What retention deleted before the query leaves the rows starting later: the window
         // then starts afresh just before the first row (or at `last` when none is left).
-        let first = <[_]>::first(&loaded).map_or(last + 1, |event| event.id);
+        let first = <[_]>::first(&loaded).map_or(last + 1, |event| crate::db_id(event.stored.id));
         if first != window.through() + 1 {
             window.events.clear();
             window.after = first - 1;

@@ -267,6 +267,26 @@ fn start_throwaway_cluster() -> Option<String> {
     ok.then(|| format!("postgres://postgres@127.0.0.1:{port}/postgres"))
 }
 
+/// Logs `name` in on `store` as a guest, with the token `token-<name>`, at time 0: the session
+/// the store tests read and write as.
+pub async fn guest(store: &crate::PgStore, name: &str) -> chatty_domain::ports::SessionKey {
+    use chatty_domain::ports::{SessionKey, SessionRepository};
+    use chatty_domain::{LoginMode, NewSession, Timestamp, Token, UserFlags, UserName};
+    let user = UserName::parse(name).expect("a user name");
+    let token = Token::new(format!("token-{name}"));
+    let new = NewSession {
+        user: user.clone(),
+        token: token.clone(),
+        flags: UserFlags::default(),
+        registered: false,
+    };
+    store
+        .start(&new, LoginMode::Guest, Timestamp::from_millis(0))
+        .await
+        .expect("a guest logs in");
+    SessionKey { user, token }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -16,7 +16,7 @@ use chatty_domain::ports::{
 };
 use chatty_domain::{
     ChatName, Delivery, EventId, LoginMode, MessageText, NewMessage, NewSession, Timestamp, Token,
-    UserFlags, UserName,
+    UserFlags,
 };
 use chatty_postgres::testing::TestDatabase;
 use chatty_postgres::{PgSettings, PgStore};
@@ -30,27 +30,16 @@ fn store(db: &TestDatabase) -> Arc<PgStore> {
 }
 
 async fn member(store: &PgStore, name: &str) -> SessionKey {
-    let user = UserName::parse(name).unwrap();
-    let token = Token::new(format!("token-{name}"));
-    let new = NewSession {
-        user: user.clone(),
-        token: token.clone(),
-        flags: UserFlags::default(),
-        registered: false,
-    };
-    store
-        .start(&new, LoginMode::Guest, Timestamp::from_millis(0))
-        .await
-        .unwrap();
+    let key = chatty_postgres::testing::guest(store, name).await;
     store
         .join(
-            &user,
+            &key.user,
             &ChatName::parse("Main").unwrap(),
             Timestamp::from_millis(0),
         )
         .await
         .unwrap();
-    SessionKey { user, token }
+    key
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,33 +32,13 @@ async fn migrations_go_down_and_up_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_events_keep_their_readers_across_the_spans_migration() {
     use chatty_domain::contract::describe;
-    use chatty_domain::ports::{
-        ChatRepository, EventLog, MessageRepository, SessionKey, SessionRepository,
-    };
-    use chatty_domain::{
-        ChatName, EventId, LoginMode, MessageText, NewMessage, NewSession, Timestamp, Token,
-        UserFlags, UserName,
-    };
+    use chatty_domain::ports::{ChatRepository, EventLog, MessageRepository, SessionKey};
+    use chatty_domain::{ChatName, EventId, MessageText, NewMessage, Timestamp, UserFlags};
     use chatty_postgres::{PgSettings, PgStore};
 
     let db = TestDatabase::new().await;
     let main = ChatName::parse("Main").expect("a chat name");
     let at = Timestamp::from_millis(0);
-    let login = async |store: &PgStore, name: &str| {
-        let user = UserName::parse(name).expect("a user name");
-        let token = Token::new(format!("token-{name}"));
-        let new = NewSession {
-            user: user.clone(),
-            token: token.clone(),
-            flags: UserFlags::default(),
-            registered: false,
-        };
-        store
-            .start(&new, LoginMode::Guest, at)
-            .await
-            .expect("logs in");
-        SessionKey { user, token }
-    };
     let say = async |store: &PgStore, who: &SessionKey, text: &str| {
         let message = NewMessage {
             chat: main.clone(),
@@ -82,8 +62,8 @@ async fn chat_events_keep_their_readers_across_the_spans_migration() {
 
     let before = PgStore::new(db.url(), PgSettings::default()).expect("a pool");
     before.create_chat(&main, at).await.expect("creates");
-    let alice = login(&before, "alice").await;
-    let bob = login(&before, "bob").await;
+    let alice = chatty_postgres::testing::guest(&before, "alice").await;
+    let bob = chatty_postgres::testing::guest(&before, "bob").await;
     before.join(&alice.user, &main, at).await.expect("joins");
     say(&before, &alice, "only alice was in").await;
     before.join(&bob.user, &main, at).await.expect("joins");
