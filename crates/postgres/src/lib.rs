@@ -429,8 +429,8 @@ mod tests {
     /// what the table does.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_window_and_the_table_agree_on_who_reads_each_chat_event() {
-        use chatty_domain::ports::{MessageRepository, SessionKey, SessionRepository};
-        use chatty_domain::{Delivery, MessageText, NewMessage, UserFlags};
+        use chatty_domain::Delivery;
+        use chatty_domain::ports::{SessionKey, SessionRepository};
 
         let db = testing::TestDatabase::new().await;
         let windowed = PgStore::new(db.url(), PgSettings::default()).unwrap();
@@ -450,14 +450,7 @@ mod tests {
             unreachable!()
         };
         let say = async |who: &SessionKey, room: &ChatName, text: &str| {
-            let message = NewMessage {
-                chat: room.clone(),
-                author: who.user.clone(),
-                flags: UserFlags::default(),
-                text: MessageText::parse(text, 100).unwrap(),
-                membership_required: true,
-            };
-            windowed.post(&message, at).await.unwrap();
+            testing::say(&windowed, who, room, text, at).await;
         };
         let ids = |read: Result<Vec<Delivery>, StoreError>| {
             read.map(|d| d.iter().map(|d| d.id().0).collect::<Vec<_>>())

@@ -287,6 +287,29 @@ pub async fn guest(store: &crate::PgStore, name: &str) -> chatty_domain::ports::
     SessionKey { user, token }
 }
 
+/// Posts `text` to `chat` as `who` at `at`, as the store tests' users do.
+pub async fn say(
+    store: &crate::PgStore,
+    who: &chatty_domain::ports::SessionKey,
+    chat: &chatty_domain::ChatName,
+    text: &str,
+    at: chatty_domain::Timestamp,
+) {
+    use chatty_domain::ports::MessageRepository;
+    use chatty_domain::{MessageText, NewMessage, UserFlags};
+    let message = NewMessage {
+        chat: chat.clone(),
+        author: who.user.clone(),
+        flags: UserFlags::default(),
+        text: MessageText::parse(text, 100).expect("a message text"),
+        membership_required: true,
+    };
+    store
+        .post(&message, at)
+        .await
+        .expect("the message is posted");
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -11,14 +11,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatty_domain::ports::{
-    ChatRepository, EventLog, MessageRepository, SessionKey, SessionRepository,
-};
+use chatty_domain::ports::{ChatRepository, EventLog, SessionKey, SessionRepository};
 use chatty_domain::{
-    ChatName, Delivery, EventId, LoginMode, MessageText, NewMessage, NewSession, Timestamp, Token,
-    UserFlags,
+    ChatName, Delivery, EventId, LoginMode, NewSession, Timestamp, Token, UserFlags,
 };
-use chatty_postgres::testing::TestDatabase;
+use chatty_postgres::testing::{self, TestDatabase};
 use chatty_postgres::{PgSettings, PgStore};
 
 fn store(db: &TestDatabase) -> Arc<PgStore> {
@@ -30,7 +27,7 @@ fn store(db: &TestDatabase) -> Arc<PgStore> {
 }
 
 async fn member(store: &PgStore, name: &str) -> SessionKey {
-    let key = chatty_postgres::testing::guest(store, name).await;
+    let key = testing::guest(store, name).await;
     store
         .join(
             &key.user,
@@ -63,17 +60,15 @@ async fn concurrent_appends_through_two_instances_are_never_skipped() {
         let key = member(&instance, &format!("writer{w}")).await;
         tasks.push(tokio::spawn(async move {
             for i in 0..EACH {
-                let message = NewMessage {
-                    author: key.user.clone(),
-                    flags: UserFlags::default(),
-                    chat: ChatName::parse("Main").unwrap(),
-                    text: MessageText::parse(&format!("{i}"), 100).unwrap(),
-                    membership_required: true,
-                };
-                instance
-                    .post(&message, Timestamp::from_millis(1))
-                    .await
-                    .unwrap();
+                let main = ChatName::parse("Main").unwrap();
+                testing::say(
+                    &instance,
+                    &key,
+                    &main,
+                    &i.to_string(),
+                    Timestamp::from_millis(1),
+                )
+                .await;
             }
         }));
     }
@@ -129,14 +124,8 @@ async fn a_waiter_on_one_instance_wakes_on_an_append_on_the_other() {
     let bob = member(&b, "bob").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let wakeup = a.subscribe(&alice).await.unwrap();
-    let message = NewMessage {
-        author: bob.user.clone(),
-        flags: UserFlags::default(),
-        chat: ChatName::parse("Main").unwrap(),
-        text: MessageText::parse("wake", 100).unwrap(),
-        membership_required: true,
-    };
-    b.post(&message, Timestamp::from_millis(1)).await.unwrap();
+    let main = ChatName::parse("Main").unwrap();
+    testing::say(&b, &bob, &main, "wake", Timestamp::from_millis(1)).await;
     // Well below the follower's 5 s safety tick: it was the notification that woke it.
     tokio::time::timeout(Duration::from_secs(3), wakeup)
         .await
@@ -169,18 +158,7 @@ async fn the_recent_events_window_and_the_table_agree() {
     let alice = member(&wide, "alice").await;
     let bob = member(&wide, "bob").await;
     let say = async |who: &SessionKey, text: &str| {
-        wide.post(
-            &NewMessage {
-                chat: main.clone(),
-                author: who.user.clone(),
-                flags: UserFlags::default(),
-                text: MessageText::parse(text, 100).unwrap(),
-                membership_required: true,
-            },
-            at,
-        )
-        .await
-        .unwrap();
+        testing::say(&wide, who, &main, text, at).await;
     };
     for i in 0..5 {
         say(&alice, &format!("a{i}")).await;
@@ -276,14 +254,7 @@ async fn legacy_poll_cursors_moved_by_two_instances_deliver_each_event_once() {
     let alice = member(&a, "alice").await;
     let bob = member(&a, "bob").await;
     let say = async |text: String| {
-        let message = NewMessage {
-            chat: main.clone(),
-            author: bob.user.clone(),
-            flags: UserFlags::default(),
-            text: MessageText::parse(&text, 100).unwrap(),
-            membership_required: true,
-        };
-        a.post(&message, at).await.unwrap();
+        testing::say(&a, &bob, &main, &text, at).await;
     };
     // Takes everything there is through `on`, one event per answer as the poll does.
     let drain = async |on: &PgStore| -> Vec<String> {
@@ -339,14 +310,7 @@ async fn legacy_polls_answered_together_each_get_every_event_once() {
     }
     let poster = readers[0].clone();
     for round in 0..5 {
-        let message = NewMessage {
-            chat: main.clone(),
-            author: poster.user.clone(),
-            flags: UserFlags::default(),
-            text: MessageText::parse(&format!("t{round}"), 100).unwrap(),
-            membership_required: true,
-        };
-        store.post(&message, at).await.unwrap();
+        testing::say(&store, &poster, &main, &format!("t{round}"), at).await;
     }
     let takes = readers.iter().map(|r| {
         let store = Arc::clone(&store);
@@ -450,14 +414,7 @@ async fn events_deleted_by_age_on_one_instance_leave_the_window_of_another() {
     while !a.take(&alice, 100).await.unwrap().is_empty() {}
     // Posted through `a`, so its window holds them.
     for (text, at) in [("old", 10), ("recent", 100)] {
-        let message = NewMessage {
-            chat: main.clone(),
-            author: alice.user.clone(),
-            flags: UserFlags::default(),
-            text: MessageText::parse(text, 100).unwrap(),
-            membership_required: true,
-        };
-        a.post(&message, Timestamp::from_millis(at)).await.unwrap();
+        testing::say(&a, &alice, &main, text, Timestamp::from_millis(at)).await;
     }
     assert!(b.prune(Timestamp::from_millis(50)).await.unwrap() >= 1);
     // Well below the follower's 5 s safety tick: the notification brings the news.

@@ -1,6 +1,6 @@
 //! Every migration goes up, down and up again, so every `down.sql` is exercised.
 
-use chatty_postgres::testing::TestDatabase;
+use chatty_postgres::testing::{self, TestDatabase};
 use diesel::Connection;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
@@ -32,22 +32,15 @@ async fn migrations_go_down_and_up_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_events_keep_their_readers_across_the_spans_migration() {
     use chatty_domain::contract::describe;
-    use chatty_domain::ports::{ChatRepository, EventLog, MessageRepository, SessionKey};
-    use chatty_domain::{ChatName, EventId, MessageText, NewMessage, Timestamp, UserFlags};
+    use chatty_domain::ports::{ChatRepository, EventLog, SessionKey};
+    use chatty_domain::{ChatName, EventId, Timestamp};
     use chatty_postgres::{PgSettings, PgStore};
 
     let db = TestDatabase::new().await;
     let main = ChatName::parse("Main").expect("a chat name");
     let at = Timestamp::from_millis(0);
     let say = async |store: &PgStore, who: &SessionKey, text: &str| {
-        let message = NewMessage {
-            chat: main.clone(),
-            author: who.user.clone(),
-            flags: UserFlags::default(),
-            text: MessageText::parse(text, 100).expect("a text"),
-            membership_required: true,
-        };
-        store.post(&message, at).await.expect("posts");
+        testing::say(store, who, &main, text, at).await;
     };
     let texts = async |store: &PgStore, who: &SessionKey| -> Vec<String> {
         let read = store
@@ -62,8 +55,8 @@ async fn chat_events_keep_their_readers_across_the_spans_migration() {
 
     let before = PgStore::new(db.url(), PgSettings::default()).expect("a pool");
     before.create_chat(&main, at).await.expect("creates");
-    let alice = chatty_postgres::testing::guest(&before, "alice").await;
-    let bob = chatty_postgres::testing::guest(&before, "bob").await;
+    let alice = testing::guest(&before, "alice").await;
+    let bob = testing::guest(&before, "bob").await;
     before.join(&alice.user, &main, at).await.expect("joins");
     say(&before, &alice, "only alice was in").await;
     before.join(&bob.user, &main, at).await.expect("joins");
