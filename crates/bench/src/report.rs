@@ -68,12 +68,19 @@ pub struct Tally {
     /// Receive instant − accept instant, per delivered message, 0 when the event beat the
     /// post's response.
     pub latencies_us: Vec<u64>,
+    /// Per accepted message that reached anyone: the latency of its first and of its last
+    /// receiver. The first says how long the server took before it answered anybody; the gap
+    /// to the last, how long it took to answer everybody.
+    pub first_us: Vec<u64>,
+    pub last_us: Vec<u64>,
 }
 
 /// Matches each receiver's log of `(message id, receive µs)` with `accepted`
 /// (message id → accept µs).
 pub fn tally(accepted: &HashMap<u64, u64>, receivers: &[Vec<(u64, u64)>]) -> Tally {
     let mut t = Tally::default();
+    // Message id → (first, last) latency over its receivers.
+    let mut spread: HashMap<u64, (u64, u64)> = HashMap::with_capacity(accepted.len());
     for log in receivers {
         let mut seen = HashSet::with_capacity(log.len());
         let mut got = 0u64;
@@ -82,7 +89,11 @@ pub fn tally(accepted: &HashMap<u64, u64>, receivers: &[Vec<(u64, u64)>]) -> Tal
                 t.duplicates += 1;
             } else if let Some(&at) = accepted.get(&id) {
                 got += 1;
-                t.latencies_us.push(received.saturating_sub(at));
+                let latency = received.saturating_sub(at);
+                t.latencies_us.push(latency);
+                let (first, last) = spread.entry(id).or_insert((latency, latency));
+                *first = (*first).min(latency);
+                *last = (*last).max(latency);
             } else {
                 t.unexpected += 1;
             }
@@ -90,6 +101,7 @@ pub fn tally(accepted: &HashMap<u64, u64>, receivers: &[Vec<(u64, u64)>]) -> Tal
         t.delivered += got;
         t.lost += accepted.len() as u64 - got;
     }
+    (t.first_us, t.last_us) = spread.into_values().unzip();
     t
 }
 
@@ -284,6 +296,10 @@ mod tests {
         assert_eq!(t.duplicates, 1);
         assert_eq!(t.unexpected, 1);
         assert_eq!(t.latencies_us, vec![50, 60, 0, 1000]);
+        let mut spread: Vec<(u64, u64)> = t.first_us.into_iter().zip(t.last_us).collect();
+        spread.sort_unstable();
+        // Message 1 reached its receivers after 50 and 1000 µs; 2 and 3 only one receiver.
+        assert_eq!(spread, vec![(0, 0), (50, 1000), (60, 60)]);
     }
 
     #[test]

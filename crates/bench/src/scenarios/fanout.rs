@@ -313,6 +313,8 @@ async fn phase(
     let window_s = (cutoff.saturating_sub(start_us) as f64 / 1e6).max(duration);
     let memory = ctx.memory();
     let latency = Summary::of(t.latencies_us);
+    let first_receiver = Summary::of(t.first_us);
+    let last_receiver = Summary::of(t.last_us);
     let mut row = Row::new("fanout", &ctx.server, &variant, cfg.clients);
     row.ops_per_s = Some(accepted.len() as f64 / duration);
     row.delivered_per_s = Some(in_time as f64 / window_s);
@@ -343,6 +345,8 @@ async fn phase(
         "delivered_per_s": in_time as f64 / window_s,
         "expected_deliveries": expected,
         "latency_ms": latency.map(|l| l.json()),
+        "first_receiver_ms": first_receiver.map(|l| l.json()),
+        "last_receiver_ms": last_receiver.map(|l| l.json()),
         "lost": t.lost,
         "duplicates": t.duplicates,
         "unexpected": t.unexpected,
@@ -360,6 +364,13 @@ async fn phase(
         t.delivered,
         t.lost
     );
+    if let (Some(first), Some(last)) = (first_receiver, last_receiver) {
+        eprintln!(
+            "chatty-bench:   per message, its first receiver had it after {:.2} ms (p50; p99 \
+             {:.2}), its last after {:.2} ms (p50; p99 {:.2})",
+            first.p50_ms, first.p99_ms, last.p50_ms, last.p99_ms
+        );
+    }
     Ok(row)
 }
 
