@@ -267,6 +267,22 @@ impl Memory {
     }
 }
 
+/// The CPU time a process's threads have used so far, in nanoseconds: the sum of the first
+/// field of `/proc/<pid>/task/<tid>/schedstat` (time on a CPU, all threads; those that ended
+/// are not counted, and the server's and the bench's threads live as long as they do).
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += parse_schedstat(&schedstat)?;
+    }
+    Some(total)
+}
+
+fn parse_schedstat(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().next()?.parse().ok()
+}
+
 fn parse_status(status: &str) -> Option<Memory> {
     let field = |name: &str| {
         status.lines().find_map(|line| {
@@ -287,6 +303,17 @@ fn parse_status(status: &str) -> Option<Memory> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_from_schedstat() {
+        assert_eq!(parse_schedstat("1234567 890 12\n"), Some(1_234_567));
+        assert_eq!(parse_schedstat(""), None);
+        let own = cpu_ns(std::process::id()).expect("this process's threads");
+        // Spin until the clock of this thread moves: the sum must grow.
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(20) {}
+        assert!(cpu_ns(std::process::id()).unwrap() > own);
+    }
 
     #[test]
     fn ports_from_both_log_formats() {

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::client::{Envelope, Error, Result, User, now_us};
 use crate::pool::Pool;
-use crate::report::{Row, Summary, tally};
+use crate::report::{Row, Summary, round3, tally};
 
 pub struct Config {
     pub clients: usize,
@@ -274,6 +274,7 @@ async fn phase(
         });
         replies.push(rx);
     }
+    let cpu_before = ctx.cpu_ns();
     let mut accepted = HashMap::new();
     let (mut post_errors, mut first_error) = (0, None);
     for rx in replies {
@@ -292,6 +293,7 @@ async fn phase(
     let drained = sync.round(round, &ctx.chat, cfg.drain).await?;
     let drain_s = drain_start.elapsed().as_secs_f64();
     let cutoff = now_us();
+    let cpu_after = ctx.cpu_ns();
     // Receivers still behind get up to --ready-timeout more: what arrives then is late (past
     // the drain), not lost; the next phase starts from a clean state either way.
     let catch_up_start = Instant::now();
@@ -313,6 +315,14 @@ async fn phase(
     let window_s = (cutoff.saturating_sub(start_us) as f64 / 1e6).max(duration);
     let memory = ctx.memory();
     let latency = Summary::of(t.latencies_us);
+    // CPU per delivered event while posting and draining: what each answer cost the server,
+    // and the bench (posters and receivers together).
+    let per_delivery = |before: Option<u64>, after: Option<u64>| {
+        let used = after?.checked_sub(before?)?;
+        (t.delivered > 0).then(|| round3(used as f64 / 1000.0 / t.delivered as f64))
+    };
+    let server_cpu_us = per_delivery(cpu_before.0, cpu_after.0);
+    let bench_cpu_us = per_delivery(cpu_before.1, cpu_after.1);
     let first_receiver = Summary::of(t.first_us);
     let last_receiver = Summary::of(t.last_us);
     let mut row = Row::new("fanout", &ctx.server, &variant, cfg.clients);
@@ -345,6 +355,8 @@ async fn phase(
         "delivered_per_s": in_time as f64 / window_s,
         "expected_deliveries": expected,
         "latency_ms": latency.map(|l| l.json()),
+        "server_cpu_us_per_delivery": server_cpu_us,
+        "bench_cpu_us_per_delivery": bench_cpu_us,
         "first_receiver_ms": first_receiver.map(|l| l.json()),
         "last_receiver_ms": last_receiver.map(|l| l.json()),
         "lost": t.lost,
@@ -364,6 +376,12 @@ async fn phase(
         t.delivered,
         t.lost
     );
+    if let (Some(server), Some(bench)) = (server_cpu_us, bench_cpu_us) {
+        eprintln!(
+            "chatty-bench:   CPU per delivery: {server:.1} µs of the server's, {bench:.1} µs of \
+             the bench's"
+        );
+    }
     if let (Some(first), Some(last)) = (first_receiver, last_receiver) {
         eprintln!(
             "chatty-bench:   per message, its first receiver had it after {:.2} ms (p50; p99 \

@@ -80,6 +80,14 @@ impl Ctx {
         self.pid.and_then(Memory::of)
     }
 
+    /// The server's and the bench's CPU time so far (ns); the server's `None` without its pid.
+    pub fn cpu_ns(&self) -> (Option<u64>, Option<u64>) {
+        (
+            self.pid.and_then(crate::server::cpu_ns),
+            crate::server::cpu_ns(std::process::id()),
+        )
+    }
+
     /// A user on the coordinator's thread.
     pub fn user(&self, tag: &str) -> User {
         User::new(
