@@ -268,15 +268,18 @@ impl Memory {
 }
 
 /// The CPU time a process's threads have used so far, in nanoseconds: the sum of the first
-/// field of `/proc/<pid>/task/<tid>/schedstat` (time on a CPU, all threads; those that ended
-/// are not counted, and the server's and the bench's threads live as long as they do).
+/// field of `/proc/<pid>/task/<tid>/schedstat` (time on a CPU, all threads; those that ended,
+/// also while being read, are not counted, and the server's and the bench's threads live as
+/// long as they do). `None` when the process is gone.
 pub fn cpu_ns(pid: u32) -> Option<u64> {
-    let mut total = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += parse_schedstat(&schedstat)?;
-    }
-    Some(total)
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(
+        tasks
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|schedstat| parse_schedstat(&schedstat))
+            .sum(),
+    )
 }
 
 fn parse_schedstat(schedstat: &str) -> Option<u64> {

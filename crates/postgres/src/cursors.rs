@@ -151,6 +151,7 @@ impl CursorMoves {
 
     #[cfg(test)]
     fn statements(&self) -> usize {
+        // Spelled out: diesel's `RunQueryDsl::load`, in scope here, would take the method call.
         std::sync::atomic::AtomicUsize::load(&self.statements, std::sync::atomic::Ordering::Relaxed)
     }
 
