@@ -33,20 +33,21 @@ async fn chat_exists(c: &mut AsyncPgConnection, chat: &ChatName) -> Result<bool,
 /// Logged-in members of a chat with their session's flags, sorted by name.
 ///
 /// Streamed, each row converted as it comes: every join answers with the whole list (api.md),
-/// and collecting the rows first held a list of 10,000 twice.
+/// and collecting the rows first held a list of 10,000 twice. A membership carries its
+/// session's name and flags, and `memberships_by_name` holds the list in this order: an
+/// index-only scan, no join and no sort.
 pub(crate) async fn members(
     c: &mut AsyncPgConnection,
     chat: &str,
 ) -> Result<Vec<UserWithStatus>, TxError> {
     use futures_util::TryStreamExt;
     let rows = memberships::table
-        .inner_join(sessions::table)
         .filter(memberships::chat.eq(chat))
         .select((
-            sessions::user_name,
-            sessions::verified,
-            sessions::admin,
-            sessions::bot,
+            memberships::user_name,
+            memberships::verified,
+            memberships::admin,
+            memberships::bot,
         ))
         .order(by_name("memberships.user_key"))
         .load_stream::<(String, bool, bool, bool)>(c)
@@ -137,6 +138,9 @@ impl ChatRepository for PgStore {
                         memberships::chat.eq(chat.as_str()),
                         memberships::user_key.eq(user.folded()),
                         memberships::user_name.eq(&name),
+                        memberships::verified.eq(verified),
+                        memberships::admin.eq(admin),
+                        memberships::bot.eq(bot),
                     ))
                     .on_conflict_do_nothing()
                     .execute(c)

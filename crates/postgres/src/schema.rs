@@ -45,6 +45,9 @@ diesel::table! {
         chat -> Text,
         user_key -> Text,
         user_name -> Text,
+        verified -> Bool,
+        admin -> Bool,
+        bot -> Bool,
     }
 }
 

@@ -165,9 +165,15 @@ impl SessionRepository for PgStore {
                         .set(row)
                         .execute(c)
                         .await?;
-                    // Memberships carry the display name of the session that joined.
+                    // Memberships carry the display name and flags of the session, for the
+                    // member lists (`chats::members`).
                     diesel::update(memberships::table.filter(memberships::user_key.eq(&key)))
-                        .set(memberships::user_name.eq(new.user.as_str()))
+                        .set((
+                            memberships::user_name.eq(new.user.as_str()),
+                            memberships::verified.eq(new.flags.verified),
+                            memberships::admin.eq(new.flags.admin),
+                            memberships::bot.eq(new.flags.bot),
+                        ))
                         .execute(c)
                         .await?;
                 } else {

@@ -100,3 +100,69 @@ async fn chat_events_keep_their_readers_across_the_spans_migration() {
     assert_eq!(bob_now.len(), 1, "{bob_now:?}");
     assert!(bob_now[0].contains("both are in"), "{bob_now:?}");
 }
+
+/// Member lists read each membership's own copy of its session's flags: migrating a database
+/// whose memberships had none copies them from the sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memberships_take_their_sessions_flags_when_migrated() {
+    use chatty_domain::ports::ChatRepository;
+    use chatty_domain::{ChatName, Timestamp, UserFlags};
+    use chatty_postgres::{PgSettings, PgStore};
+
+    let db = TestDatabase::new().await;
+    let main = ChatName::parse("Main").expect("a chat name");
+    let at = Timestamp::from_millis(0);
+    let store = PgStore::new(db.url(), PgSettings::default()).expect("a pool");
+    store.create_chat(&main, at).await.expect("creates");
+    for name in ["alice", "bob"] {
+        let session = testing::guest(&store, name).await;
+        store.join(&session.user, &main, at).await.expect("joins");
+    }
+    drop(store);
+
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+            .expect("connects");
+        // Down to before the member list migration, whichever came after it.
+        loop {
+            let reverted = conn
+                .revert_last_migration(chatty_postgres::MIGRATIONS)
+                .expect("a migration goes down");
+            if reverted
+                .to_string()
+                .replace('-', "")
+                .starts_with("20261130000005")
+            {
+                break;
+            }
+        }
+        // Before it, the flags were the session's alone.
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query(
+                "UPDATE sessions SET verified = TRUE, admin = TRUE WHERE user_key = 'bob'",
+            ),
+            &mut conn,
+        )
+        .expect("updates");
+        conn.run_pending_migrations(chatty_postgres::MIGRATIONS)
+            .expect("and up again");
+    })
+    .await
+    .expect("the blocking task");
+
+    let store = PgStore::new(db.url(), PgSettings::default()).expect("a pool");
+    let members = store.members(&main).await.expect("lists").value;
+    let listed: Vec<(&str, UserFlags)> =
+        members.iter().map(|m| (m.user.as_str(), m.flags)).collect();
+    let admin = UserFlags {
+        verified: true,
+        admin: true,
+        bot: false,
+    };
+    assert_eq!(
+        listed,
+        [("alice", UserFlags::default()), ("bob", admin)],
+        "{members:?}"
+    );
+}

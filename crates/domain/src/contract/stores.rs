@@ -15,7 +15,7 @@ use crate::model::name::{ChatName, UserName};
 use crate::model::secret::{PasswordHash, Token};
 use crate::model::session::{LoginMode, NewSession, Session};
 use crate::model::time::Timestamp;
-use crate::model::user::{ExpiringToken, NewAccount, UserFlags};
+use crate::model::user::{ExpiringToken, NewAccount, UserFlags, UserWithStatus};
 use crate::ports::{Conflict, Missing, SessionKey, StoreError};
 
 /// Runs every case of the storage contract as its own test.
@@ -37,6 +37,7 @@ macro_rules! store_contract {
             guest_login_conflicts_with_live_session_in_any_case,
             live_sessions_are_counted,
             replacing_login_revokes_the_old_token_and_keeps_chats,
+            member_lists_are_sorted_and_show_the_live_sessions_names_and_flags,
             touch_records_activity_only_with_the_right_token,
             ending_a_session_needs_its_token_unless_any_token,
             inactive_sessions_end_strictly_before_cutoff,
@@ -491,6 +492,68 @@ pub async fn replacing_login_revokes_the_old_token_and_keeps_chats(stores: Store
             .unwrap()
     );
     assert_missing(stores.events.take(&key(&old), 10).await, Missing::Session);
+}
+
+/// The list every join answers with: sorted by name regardless of case, each member with
+/// the name and flags of its current session, also after a login replaced the one that joined.
+pub async fn member_lists_are_sorted_and_show_the_live_sessions_names_and_flags(stores: Stores) {
+    stores
+        .chats
+        .create_chat(&chat("Main"), at(0))
+        .await
+        .unwrap();
+    for name in ["bob", "Zed", "carol", "alice"] {
+        guest(&stores, name).await;
+        stores
+            .chats
+            .join(&user(name), &chat("Main"), at(0))
+            .await
+            .unwrap();
+    }
+    let listed = |members: Vec<UserWithStatus>| -> Vec<(String, UserFlags)> {
+        members
+            .into_iter()
+            .map(|m| (m.user.as_str().to_owned(), m.flags))
+            .collect()
+    };
+    let plain = UserFlags::default();
+    let members = stores.chats.members(&chat("Main")).await.unwrap().value;
+    assert_eq!(
+        listed(members),
+        [
+            ("alice".to_owned(), plain),
+            ("bob".to_owned(), plain),
+            ("carol".to_owned(), plain),
+            ("Zed".to_owned(), plain),
+        ]
+    );
+    // Bob logs in again, as BOB, verified and an admin: the membership stays and shows him so.
+    let flags = UserFlags {
+        verified: true,
+        admin: true,
+        bot: false,
+    };
+    let new = NewSession {
+        user: user("BOB"),
+        token: token("session-BOB"),
+        flags,
+        registered: true,
+    };
+    stores
+        .sessions
+        .start(&new, LoginMode::Replace, at(5))
+        .await
+        .unwrap();
+    let members = stores.chats.members(&chat("Main")).await.unwrap().value;
+    assert_eq!(
+        listed(members),
+        [
+            ("alice".to_owned(), plain),
+            ("BOB".to_owned(), flags),
+            ("carol".to_owned(), plain),
+            ("Zed".to_owned(), plain),
+        ]
+    );
 }
 
 pub async fn touch_records_activity_only_with_the_right_token(stores: Stores) {
