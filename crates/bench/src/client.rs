@@ -96,9 +96,11 @@ pub fn new_client() -> Client {
     let connector = awc::Connector::new()
         .limit(20_000)
         .timeout(Duration::from_secs(15))
-        // Below the servers' idle keep-alive (actix: 5 s), so that a pooled connection is
-        // never reused just as the server closes it.
-        .conn_keep_alive(Duration::from_secs(3))
+        // Well below the servers' idle keep-alive (actix: 5 s), so that a pooled connection is
+        // never reused just as the server closes it: the age is checked when the connection
+        // is taken, and a busy bench thread on a slow machine has written its request more
+        // than 2 s later (joinChat: connection reset by peer, in the 10,000-client set-up).
+        .conn_keep_alive(Duration::from_secs(1))
         .conn_lifetime(Duration::from_secs(3600));
     Client::builder()
         .connector(connector)
