@@ -318,6 +318,7 @@ fn main() -> ExitCode {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let clock = Instant::now();
+    let ticks = server::MachineTicks::now();
     client::now_us(); // the epoch of every time stamp
     let names = Arc::new(Names::new(&run_id(started)));
     // Ctrl-C drops the run: the server guards stop what was started.
@@ -332,6 +333,16 @@ fn main() -> ExitCode {
         return ExitCode::from(130);
     };
     println!("{}", report::table(&rows));
+    let steal = ticks
+        .zip(server::MachineTicks::now())
+        .and_then(|(before, after)| after.steal_percent_since(before))
+        .map(report::round3);
+    if let Some(steal) = steal.filter(|&steal| steal >= STEAL_WARNING_PERCENT) {
+        eprintln!(
+            "chatty-bench: the host took {steal:.0} % of this machine's CPU time (steal): the \
+             figures are not comparable with runs on an uncontended machine"
+        );
+    }
     let ok = rows.iter().all(Row::ok);
     let out = args.out.clone().unwrap_or_else(|| {
         server::workspace()
@@ -344,6 +355,7 @@ fn main() -> ExitCode {
         "took_s": report::round3(clock.elapsed().as_secs_f64()),
         "arguments": argv,
         "cores": machine_cores,
+        "steal_percent": steal,
         "threads": args.threads,
         "pinning": split.as_ref().map(|s| json!({ "server_cpus": s.server, "bench_cpus": s.bench })),
         "commit": commit(),
@@ -379,6 +391,9 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+/// Above this share of stolen CPU time a run says that its figures are not comparable.
+const STEAL_WARNING_PERCENT: f64 = 5.0;
 
 /// A short run id for the guest names, unique enough across runs against one server.
 fn run_id(started: u64) -> String {

@@ -282,6 +282,45 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
     )
 }
 
+/// The machine's CPU time so far, from the `cpu` line of `/proc/stat` (in clock ticks): all of
+/// it, and the steal, the time its virtual CPUs wanted to run while the host ran something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineTicks {
+    steal: u64,
+    total: u64,
+}
+
+impl MachineTicks {
+    pub fn now() -> Option<Self> {
+        parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// The share of the CPU time since `before` that the host took (%): on a contended host
+    /// the same code measures slower, and runs are not comparable.
+    pub fn steal_percent_since(self, before: Self) -> Option<f64> {
+        let total = self.total.checked_sub(before.total)?;
+        let steal = self.steal.checked_sub(before.steal)?;
+        (total > 0).then(|| steal as f64 * 100.0 / total as f64)
+    }
+}
+
+fn parse_proc_stat(stat: &str) -> Option<MachineTicks> {
+    // cpu  user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+    // already counted in user and nice.
+    let fields: Vec<u64> = stat
+        .lines()
+        .find_map(|line| line.strip_prefix("cpu "))?
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let steal = *fields.get(7)?;
+    Some(MachineTicks {
+        steal,
+        total: fields.iter().take(8).sum(),
+    })
+}
+
 fn parse_schedstat(schedstat: &str) -> Option<u64> {
     schedstat.split_whitespace().next()?.parse().ok()
 }
@@ -316,6 +355,27 @@ mod tests {
         let spin = std::time::Instant::now();
         while spin.elapsed() < std::time::Duration::from_millis(20) {}
         assert!(cpu_ns(std::process::id()).unwrap() > own);
+    }
+
+    #[test]
+    fn steal_from_proc_stat() {
+        let before =
+            parse_proc_stat("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 50 0 25 400 5 0 0 20 0 0\n")
+                .expect("parses");
+        assert_eq!(
+            before,
+            MachineTicks {
+                steal: 40,
+                total: 1000
+            }
+        );
+        let after = parse_proc_stat("cpu  200 0 70 1000 10 0 0 120 30 0\n").expect("parses");
+        // 400 ticks went by, 80 of them stolen.
+        assert_eq!(after.steal_percent_since(before), Some(20.0));
+        assert_eq!(before.steal_percent_since(before), None);
+        assert_eq!(parse_proc_stat("cpu0 1 2 3\n"), None);
+        assert_eq!(parse_proc_stat("cpu  1 2 3\n"), None);
+        assert!(MachineTicks::now().is_some(), "this machine's /proc/stat");
     }
 
     #[test]
