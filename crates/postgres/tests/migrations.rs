@@ -27,6 +27,34 @@ async fn migrations_go_down_and_up_again() {
     .expect("the blocking task");
 }
 
+type Wrapped = AsyncConnectionWrapper<AsyncPgConnection>;
+
+/// Reverts the migrations down to and including `version` (its digits), whichever came after
+/// it, runs `meanwhile` on the older schema, and migrates up again.
+async fn down_and_up_again(
+    url: &str,
+    version: &'static str,
+    meanwhile: impl FnOnce(&mut Wrapped) + Send + 'static,
+) {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = <Wrapped as Connection>::establish(&url).expect("connects");
+        loop {
+            let reverted = conn
+                .revert_last_migration(chatty_postgres::MIGRATIONS)
+                .expect("a migration goes down");
+            if reverted.to_string().replace('-', "").starts_with(version) {
+                break;
+            }
+        }
+        meanwhile(&mut conn);
+        conn.run_pending_migrations(chatty_postgres::MIGRATIONS)
+            .expect("and up again");
+    })
+    .await
+    .expect("the blocking task");
+}
+
 /// Chat events written before the membership spans keep the recipient list they were written
 /// with; those written after follow the spans. Going down turns spans back into lists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,28 +93,7 @@ async fn chat_events_keep_their_readers_across_the_spans_migration() {
     assert!(texts(&before, &bob).await.is_empty());
     drop(before);
 
-    let url = db.url().to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
-            .expect("connects");
-        // Down to the spans migration, whichever came after it.
-        loop {
-            let reverted = conn
-                .revert_last_migration(chatty_postgres::MIGRATIONS)
-                .expect("a migration goes down");
-            if reverted
-                .to_string()
-                .replace('-', "")
-                .starts_with("20261125000002")
-            {
-                break;
-            }
-        }
-        conn.run_pending_migrations(chatty_postgres::MIGRATIONS)
-            .expect("and up again");
-    })
-    .await
-    .expect("the blocking task");
+    down_and_up_again(db.url(), "20261125000002", |_| {}).await;
 
     let after = PgStore::new(db.url(), PgSettings::default()).expect("a pool");
     assert_eq!(texts(&after, &alice).await, alice_saw);
@@ -120,36 +127,17 @@ async fn memberships_take_their_sessions_flags_when_migrated() {
     }
     drop(store);
 
-    let url = db.url().to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
-            .expect("connects");
-        // Down to before the member list migration, whichever came after it.
-        loop {
-            let reverted = conn
-                .revert_last_migration(chatty_postgres::MIGRATIONS)
-                .expect("a migration goes down");
-            if reverted
-                .to_string()
-                .replace('-', "")
-                .starts_with("20261130000005")
-            {
-                break;
-            }
-        }
+    down_and_up_again(db.url(), "20261130000005", |conn| {
         // Before it, the flags were the session's alone.
         diesel::RunQueryDsl::execute(
             diesel::sql_query(
                 "UPDATE sessions SET verified = TRUE, admin = TRUE WHERE user_key = 'bob'",
             ),
-            &mut conn,
+            conn,
         )
         .expect("updates");
-        conn.run_pending_migrations(chatty_postgres::MIGRATIONS)
-            .expect("and up again");
     })
-    .await
-    .expect("the blocking task");
+    .await;
 
     let store = PgStore::new(db.url(), PgSettings::default()).expect("a pool");
     let members = store.members(&main).await.expect("lists").value;
