@@ -558,7 +558,15 @@ async fn measure(
         client: Rc::clone(client),
     };
     let pool = Pool::new(args.threads)?;
-    let result = scenario(&ctx, &pool).await;
+    let ticks = server::MachineTicks::now();
+    let mut result = scenario(&ctx, &pool).await;
+    let steal = ticks
+        .zip(server::MachineTicks::now())
+        .and_then(|(before, after)| after.steal_percent_since(before))
+        .map(report::round3);
+    if let Ok(rows) = &mut result {
+        report::note_steal(rows, steal);
+    }
     // The virtual users go before the server does.
     drop(pool);
     if let (Err(e), Some(server)) = (&result, &server) {

@@ -50,6 +50,18 @@ impl Summary {
     }
 }
 
+/// Gives each row the share of CPU time the host took while its scenario ran, unless the row
+/// measured its own over a shorter span (a fan-out phase).
+pub fn note_steal(rows: &mut [Row], steal: Option<f64>) {
+    for row in rows {
+        if let Some(details) = row.details.as_object_mut() {
+            details
+                .entry("steal_percent")
+                .or_insert(serde_json::json!(steal));
+        }
+    }
+}
+
 pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -279,6 +291,16 @@ mod tests {
         let s = Summary::of(vec![3000, 1000, 2000]).unwrap();
         assert_eq!((s.p50_ms, s.p99_ms, s.max_ms, s.count), (2.0, 3.0, 3.0, 3));
         assert!(Summary::of(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn a_row_keeps_the_steal_it_measured_and_the_others_get_the_scenarios() {
+        let mut phase = Row::new("fanout", "memory", "poll saturate", 10);
+        phase.details = json!({ "steal_percent": 2.5, "lost": 0 });
+        let mut rows = vec![phase, Row::new("idle", "memory", "poll", 10)];
+        note_steal(&mut rows, Some(30.0));
+        assert_eq!(rows[0].details, json!({ "steal_percent": 2.5, "lost": 0 }));
+        assert_eq!(rows[1].details, json!({ "steal_percent": 30.0 }));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::{
 use crate::client::{Envelope, Error, Result, User, now_us};
 use crate::pool::Pool;
 use crate::report::{Row, Summary, round3, tally};
+use crate::server::MachineTicks;
 
 pub struct Config {
     pub clients: usize,
@@ -275,6 +276,7 @@ async fn phase(
         replies.push(rx);
     }
     let cpu_before = ctx.cpu_ns();
+    let ticks_before = MachineTicks::now();
     let mut accepted = HashMap::new();
     let (mut post_errors, mut first_error) = (0, None);
     for rx in replies {
@@ -294,6 +296,10 @@ async fn phase(
     let drain_s = drain_start.elapsed().as_secs_f64();
     let cutoff = now_us();
     let cpu_after = ctx.cpu_ns();
+    let steal = ticks_before
+        .zip(MachineTicks::now())
+        .and_then(|(before, after)| after.steal_percent_since(before))
+        .map(round3);
     // Receivers still behind get up to --ready-timeout more: what arrives then is late (past
     // the drain), not lost; the next phase starts from a clean state either way.
     let catch_up_start = Instant::now();
@@ -357,6 +363,7 @@ async fn phase(
         "latency_ms": latency.map(|l| l.json()),
         "server_cpu_us_per_delivery": server_cpu_us,
         "bench_cpu_us_per_delivery": bench_cpu_us,
+        "steal_percent": steal,
         "first_receiver_ms": first_receiver.map(|l| l.json()),
         "last_receiver_ms": last_receiver.map(|l| l.json()),
         "lost": t.lost,
@@ -379,7 +386,8 @@ async fn phase(
     if let (Some(server), Some(bench)) = (server_cpu_us, bench_cpu_us) {
         eprintln!(
             "chatty-bench:   CPU per delivery: {server:.1} µs of the server's, {bench:.1} µs of \
-             the bench's"
+             the bench's (the host took {:.0} % of the machine's)",
+            steal.unwrap_or(0.0)
         );
     }
     if let (Some(first), Some(last)) = (first_receiver, last_receiver) {
