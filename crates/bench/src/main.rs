@@ -55,7 +55,7 @@ Scenarios:
                                   the bench runs on]
   --pin auto|off                  auto: a server the bench starts runs on the first half of
                                   the cores, the bench on the rest (taskset) [auto]
-  --ready-timeout S               bound on logging in, joining and getting ready [300]
+  --ready-timeout S               bound on logging in, joining and getting ready [600]
 
   fanout: receivers in one chat, posters posting; saturating rate, then 50 % of it
   --clients LIST                  receivers, comma-separated; one run each [100,1000]
@@ -167,7 +167,9 @@ impl Args {
             threads_given: false,
             pin: true,
             server_cpus: None,
-            ready_timeout: Duration::from_secs(300),
+            // 10,000 idle clients on Postgres took up to 230 s to log in and join on a
+            // machine whose host took a third of its CPU time.
+            ready_timeout: Duration::from_secs(600),
             clients: vec![100, 1000],
             posters: 4,
             delivery: vec![Delivery::Poll, Delivery::Sse],
