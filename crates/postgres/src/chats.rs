@@ -34,8 +34,8 @@ async fn chat_exists(c: &mut AsyncPgConnection, chat: &ChatName) -> Result<bool,
 ///
 /// Streamed, each row converted as it comes: every join answers with the whole list (api.md),
 /// and collecting the rows first held a list of 10,000 twice. A membership carries its
-/// session's name and flags, and `memberships_by_name` holds the list in this order: an
-/// index-only scan, no join and no sort.
+/// session's name and flags, and `memberships_by_name` holds the list in this order: an index
+/// scan without join or sort (reading the index alone where vacuum has been).
 pub(crate) async fn members(
     c: &mut AsyncPgConnection,
     chat: &str,
