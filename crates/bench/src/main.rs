@@ -335,10 +335,7 @@ fn main() -> ExitCode {
         return ExitCode::from(130);
     };
     println!("{}", report::table(&rows));
-    let steal = ticks
-        .zip(server::MachineTicks::now())
-        .and_then(|(before, after)| after.steal_percent_since(before))
-        .map(report::round3);
+    let steal = server::MachineTicks::stolen_since(ticks);
     if let Some(steal) = steal.filter(|&steal| steal >= STEAL_WARNING_PERCENT) {
         eprintln!(
             "chatty-bench: the host took {steal:.0} % of this machine's CPU time (steal): the \
@@ -562,12 +559,8 @@ async fn measure(
     let pool = Pool::new(args.threads)?;
     let ticks = server::MachineTicks::now();
     let mut result = scenario(&ctx, &pool).await;
-    let steal = ticks
-        .zip(server::MachineTicks::now())
-        .and_then(|(before, after)| after.steal_percent_since(before))
-        .map(report::round3);
     if let Ok(rows) = &mut result {
-        report::note_steal(rows, steal);
+        report::note_steal(rows, server::MachineTicks::stolen_since(ticks));
     }
     // The virtual users go before the server does.
     drop(pool);

@@ -295,6 +295,15 @@ impl MachineTicks {
         parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
     }
 
+    /// The share the host took from `before` (read with `now`) until now, rounded as every
+    /// figure of the report; `None` where `/proc/stat` could not be read.
+    pub fn stolen_since(before: Option<Self>) -> Option<f64> {
+        before
+            .zip(Self::now())
+            .and_then(|(before, now)| now.steal_percent_since(before))
+            .map(crate::report::round3)
+    }
+
     /// The share of the CPU time since `before` that the host took (%): on a contended host
     /// the same code measures slower, and runs are not comparable.
     pub fn steal_percent_since(self, before: Self) -> Option<f64> {

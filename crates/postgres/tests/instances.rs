@@ -59,8 +59,8 @@ async fn concurrent_appends_through_two_instances_are_never_skipped() {
         };
         let key = member(&instance, &format!("writer{w}")).await;
         tasks.push(tokio::spawn(async move {
+            let main = ChatName::parse("Main").unwrap();
             for i in 0..EACH {
-                let main = ChatName::parse("Main").unwrap();
                 testing::say(
                     &instance,
                     &key,

@@ -296,10 +296,7 @@ async fn phase(
     let drain_s = drain_start.elapsed().as_secs_f64();
     let cutoff = now_us();
     let cpu_after = ctx.cpu_ns();
-    let steal = ticks_before
-        .zip(MachineTicks::now())
-        .and_then(|(before, after)| after.steal_percent_since(before))
-        .map(round3);
+    let steal = MachineTicks::stolen_since(ticks_before);
     // Receivers still behind get up to --ready-timeout more: what arrives then is late (past
     // the drain), not lost; the next phase starts from a clean state either way.
     let catch_up_start = Instant::now();
