@@ -32,9 +32,18 @@ pub fn json_ok<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
 }
 
 /// One poll envelope, or with `many` an array of them, from the events' shared encodings.
+///
+/// A message to a chat of a thousand is answered a thousand times: each body is sized once,
+/// not grown while it is written.
 pub fn envelopes(batch: &[Delivery], many: bool) -> HttpResponse {
-    let mut body = String::new();
-    if many {
+    let mut body = if many {
+        // The envelopes with a comma or bracket each, the opening bracket and the newline.
+        let size = batch
+            .iter()
+            .map(|d| d.envelope_json().len() + 1)
+            .sum::<usize>()
+            + 2;
+        let mut body = String::with_capacity(size);
         body.push('[');
         for (i, delivery) in batch.iter().enumerate() {
             if i > 0 {
@@ -43,9 +52,13 @@ pub fn envelopes(batch: &[Delivery], many: bool) -> HttpResponse {
             body.push_str(&delivery.envelope_json());
         }
         body.push(']');
-    } else if let Some(first) = batch.first() {
-        body.push_str(&first.envelope_json());
-    }
+        body
+    } else {
+        let first = batch.first().map(Delivery::envelope_json);
+        let mut body = String::with_capacity(first.as_ref().map_or(0, |e| e.len()) + 1);
+        body.push_str(first.as_deref().unwrap_or_default());
+        body
+    };
     body.push('\n');
     HttpResponse::Ok()
         .content_type(ContentType::json())

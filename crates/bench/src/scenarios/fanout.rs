@@ -318,11 +318,12 @@ async fn phase(
     let window_s = (cutoff.saturating_sub(start_us) as f64 / 1e6).max(duration);
     let memory = ctx.memory();
     let latency = Summary::of(t.latencies_us);
-    // CPU per delivered event while posting and draining: what each answer cost the server,
-    // and the bench (posters and receivers together).
+    // CPU per event delivered while posting and draining: what each answer cost the server,
+    // and the bench (posters and receivers together). The CPU time is read when the drain
+    // ends, so what arrived later (a backlog at saturation) is left out of the count too.
     let per_delivery = |before: Option<u64>, after: Option<u64>| {
         let used = after?.checked_sub(before?)?;
-        (t.delivered > 0).then(|| round3(used as f64 / 1000.0 / t.delivered as f64))
+        (in_time > 0).then(|| round3(used as f64 / 1000.0 / in_time as f64))
     };
     let server_cpu_us = per_delivery(cpu_before.0, cpu_after.0);
     let bench_cpu_us = per_delivery(cpu_before.1, cpu_after.1);

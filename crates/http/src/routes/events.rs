@@ -111,6 +111,10 @@ struct Stream {
     started: bool,
 }
 
+/// What `sse_event` adds to an envelope at most: the field names, the id (up to 20 digits),
+/// the longest event type name and the line ends.
+const SSE_FRAMING: usize = "id: \nevent: \ndata: \n\n".len() + 20 + 32;
+
 /// One event in the Server-Sent Events format: its id is the cursor to resume from.
 fn sse_event(out: &mut String, delivery: &Delivery) {
     use std::fmt::Write as _;
@@ -155,7 +159,12 @@ async fn next_chunk(mut stream: Stream) -> Option<(Result<Bytes, actix_web::Erro
     }
     match next {
         Ok(PollOutcome::Delivered(batch)) => {
-            let mut text = String::new();
+            // Sized once: a thousand streams write each message.
+            let size = batch
+                .iter()
+                .map(|d| d.envelope_json().len() + SSE_FRAMING)
+                .sum();
+            let mut text = String::with_capacity(size);
             for delivery in &batch {
                 sse_event(&mut text, delivery);
                 stream.cursor = delivery.id();
