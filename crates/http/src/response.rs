@@ -54,9 +54,12 @@ pub fn envelopes(batch: &[Delivery], many: bool) -> HttpResponse {
         body.push(']');
         body
     } else {
-        let first = batch.first().map(Delivery::envelope_json);
-        let mut body = String::with_capacity(first.as_ref().map_or(0, |e| e.len()) + 1);
-        body.push_str(first.as_deref().unwrap_or_default());
+        let first = batch
+            .first()
+            .map(Delivery::envelope_json)
+            .unwrap_or_default();
+        let mut body = String::with_capacity(first.len() + 1);
+        body.push_str(&first);
         body
     };
     body.push('\n');
