@@ -54,7 +54,7 @@ struct Shared {
     errors: Errors,
     /// Virtual users that could not log in or join.
     setup_failures: Errors,
-    /// Set-up steps answered 503 and tried again.
+    /// Set-up steps answered 503 or cut off, and tried again.
     setup_retries: Errors,
 }
 
@@ -193,7 +193,8 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
     let setup = json!({
         "joined_s": joined_s,
         "ready_s": ready_s,
-        "retried_503": shared.setup_retries.count(),
+        "retried": shared.setup_retries.count(),
+        "first_retry": shared.setup_retries.first(),
     });
     let mut rows = Vec::new();
     let fixed = match cfg.rate {

@@ -56,7 +56,7 @@ struct Shared {
     got: Vec<AtomicU64>,
     errors: Errors,
     setup_failures: Errors,
-    /// Set-up steps answered 503 and tried again.
+    /// Set-up steps answered 503 or cut off, and tried again.
     setup_retries: Errors,
 }
 
@@ -129,8 +129,10 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
     }
     let joined_s = set_up.elapsed().as_secs_f64();
     eprintln!(
-        "chatty-bench:   {} idle clients joined in {joined_s:.1} s",
-        cfg.clients
+        "chatty-bench:   {} idle clients joined in {joined_s:.1} s ({} steps tried again{})",
+        cfg.clients,
+        shared.setup_retries.count(),
+        shared.setup_retries.suffix()
     );
     // The sessions and memberships alone, before any request waits: what the waiting requests
     // cost is the difference to each round's `memory_before`.
@@ -245,7 +247,8 @@ async fn round(
         "delivery": delivery.to_string(),
         "clients": cfg.clients,
         "joined_s": joined_s,
-        "setup_retried_503": shared.setup_retries.count(),
+        "setup_retried": shared.setup_retries.count(),
+        "setup_first_retry": shared.setup_retries.first(),
         "streams_open": (delivery == Delivery::Sse).then_some(opened),
         "post_ms": post_ms,
         "received": received,

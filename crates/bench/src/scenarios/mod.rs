@@ -98,20 +98,22 @@ impl Ctx {
     }
 }
 
-/// How often a set-up step answered 503 is tried, and the pause between two tries.
+/// How often a set-up step answered 503 or cut off is tried, and the pause between two tries.
 const SETUP_TRIES: u32 = 40;
 const SETUP_PAUSE: Duration = Duration::from_millis(250);
 
 /// Logs `user` in and joins `chat`, for a scenario's set-up; the join's `Chatty-Event-Id`.
-/// A 503 ("try again later") is tried again after a pause, and noted in `retried`: thousands
-/// of logins at once can outrun a server's store, and the set-up is not what a scenario
-/// measures. A join answered 503 may have committed before its snapshot failed; tried again,
+/// A 503 ("try again later") or a request whose connection failed before an answer is tried
+/// again after a pause, and noted in `retried`: thousands of logins at once can outrun a
+/// server's store, a pooled connection can be closed by the server's keep-alive timeout just
+/// as the request goes out (a browser sends such a request again too), and the set-up is not
+/// what a scenario measures. A join answered 503 or cut off may have committed; tried again,
 /// it is refused as a duplicate (409), and the cursor is then taken from a getChats.
 pub async fn log_in_and_join(user: &mut User, chat: &str, retried: &Errors) -> Result<Option<u64>> {
     let mut tries = 1;
     loop {
         match user.login().await {
-            Err(e) if is_unavailable(&e) && tries < SETUP_TRIES => retried.note(&e),
+            Err(e) if is_transient(&e) && tries < SETUP_TRIES => retried.note(&e),
             outcome => break outcome?,
         }
         tries += 1;
@@ -120,7 +122,7 @@ pub async fn log_in_and_join(user: &mut User, chat: &str, retried: &Errors) -> R
     let mut joined_before = false;
     loop {
         match user.join(chat).await {
-            Err(e) if is_unavailable(&e) && tries < SETUP_TRIES => {
+            Err(e) if is_transient(&e) && tries < SETUP_TRIES => {
                 retried.note(&e);
                 joined_before = true;
             }
@@ -134,8 +136,12 @@ pub async fn log_in_and_join(user: &mut User, chat: &str, retried: &Errors) -> R
     }
 }
 
-fn is_unavailable(error: &Error) -> bool {
-    matches!(error, Error::Status { status: 503, .. })
+/// A failure the same request may not meet again: the server busy, or no answer at all.
+fn is_transient(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Status { status: 503, .. } | Error::Http { .. }
+    )
 }
 
 /// How often a user waiting for the others keeps its session alive: well inside a server's
@@ -240,7 +246,8 @@ mod tests {
     use crate::client::{Error, User, new_client};
 
     /// A server that answers the requests it gets, one per connection, with `answers` in
-    /// order: (status, extra header lines, body). What it was asked is sent back at the end.
+    /// order: (status, extra header lines, body); status 0 closes the connection without an
+    /// answer. What it was asked is sent back at the end.
     async fn canned(
         answers: Vec<(u16, &'static str, &'static str)>,
     ) -> (String, tokio::task::JoinHandle<Vec<String>>) {
@@ -254,6 +261,9 @@ mod tests {
                 let n = socket.read(&mut request).await.unwrap();
                 let text = String::from_utf8_lossy(&request[..n]).into_owned();
                 asked.push(text.lines().next().unwrap_or_default().to_owned());
+                if status == 0 {
+                    continue;
+                }
                 let reply = format!(
                     "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}",
                     body.len()
@@ -271,6 +281,7 @@ mod tests {
         r#"{"error":"service unavailable, try again later"}"#,
     );
     const LOGGED_IN: (u16, &str, &str) = (200, "Set-Cookie: chatty=abc; Path=/\r\n", "{}");
+    const CUT_OFF: (u16, &str, &str) = (0, "", "");
 
     /// awc spawns onto a `LocalSet`, as on the bench's worker threads.
     fn run_local<F: std::future::Future<Output = ()>>(test: F) {
@@ -282,15 +293,17 @@ mod tests {
     }
 
     #[test]
-    fn set_up_tries_a_busy_server_again_and_takes_a_committed_join_as_joined() {
+    fn set_up_tries_a_busy_or_cut_off_request_again_and_takes_a_committed_join_as_joined() {
         run_local(set_up_tries_again());
     }
 
     async fn set_up_tries_again() {
         let (base, server) = canned(vec![
             BUSY,
+            CUT_OFF,
             LOGGED_IN,
             BUSY,
+            CUT_OFF,
             (409, "", r#"{"error":"already in chat"}"#),
             (200, "Chatty-Event-Id: 42\r\n", "[]"),
         ])
@@ -299,13 +312,15 @@ mod tests {
         let retried = Errors::default();
         let cursor = log_in_and_join(&mut user, "Main", &retried).await.unwrap();
         assert_eq!(cursor, Some(42));
-        assert_eq!(retried.count(), 2);
+        assert_eq!(retried.count(), 4);
         let asked = server.await.unwrap();
         assert_eq!(
             asked,
             [
                 "POST /api/login HTTP/1.1",
                 "POST /api/login HTTP/1.1",
+                "POST /api/login HTTP/1.1",
+                "POST /api/loggedonly/joinChat HTTP/1.1",
                 "POST /api/loggedonly/joinChat HTTP/1.1",
                 "POST /api/loggedonly/joinChat HTTP/1.1",
                 "GET /api/loggedonly/getChats HTTP/1.1",
