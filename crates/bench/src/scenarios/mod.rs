@@ -148,8 +148,8 @@ fn is_transient(error: &Error) -> bool {
 /// inactivity timeout (60 s by default), which a set-up of thousands can outlast.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(20);
 
-/// Runs `work` while `user` waits for it, keeping the session alive meanwhile; a failed
-/// keepalive is noted in `errors`.
+/// Runs `work` while `user` waits for it, keeping the session alive meanwhile; a keepalive
+/// that failed every try is noted in `errors`.
 pub async fn keeping_alive<T>(
     user: &mut User,
     errors: &Errors,
@@ -160,11 +160,29 @@ pub async fn keeping_alive<T>(
         tokio::select! {
             out = &mut work => return out,
             () = tokio::time::sleep(KEEPALIVE_EVERY) => {
-                if let Err(e) = user.keepalive().await {
+                if let Err(e) = keep_alive(user).await {
                     errors.note(&e);
                 }
             }
         }
+    }
+}
+
+/// How often a keepalive meeting a transient failure is tried: a user whose keepalives all
+/// fail is logged out by the server's inactivity sweep, and its next poll is refused.
+const KEEPALIVE_TRIES: u32 = 4;
+
+/// `PUT keepalive`, tried again after a pause when it was answered 503 or cut off (a pooled
+/// connection closed by the server's keep-alive timeout as the request went out).
+async fn keep_alive(user: &mut User) -> Result<()> {
+    let mut tries = 1;
+    loop {
+        match user.keepalive().await {
+            Err(e) if is_transient(&e) && tries < KEEPALIVE_TRIES => {}
+            outcome => return outcome,
+        }
+        tries += 1;
+        tokio::time::sleep(SETUP_PAUSE).await;
     }
 }
 
@@ -242,7 +260,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
-    use super::{Errors, log_in_and_join};
+    use super::{Errors, keep_alive, log_in_and_join};
     use crate::client::{Error, User, new_client};
 
     /// A server that answers the requests it gets, one per connection, with `answers` in
@@ -345,5 +363,26 @@ mod tests {
         );
         assert_eq!(retried.count(), 0);
         server.await.unwrap();
+    }
+
+    #[test]
+    fn a_keepalive_cut_off_or_busy_is_tried_again_a_bounded_number_of_times() {
+        run_local(keepalive_tries_again());
+    }
+
+    async fn keepalive_tries_again() {
+        let (base, server) = canned(vec![CUT_OFF, BUSY, (200, "", "")]).await;
+        let mut user = User::new(Rc::new(new_client()), Rc::from(base.as_str()), "k1".into());
+        keep_alive(&mut user).await.unwrap();
+        assert_eq!(server.await.unwrap().len(), 3);
+
+        let (base, server) = canned(vec![CUT_OFF; 4]).await;
+        let mut user = User::new(Rc::new(new_client()), Rc::from(base.as_str()), "k2".into());
+        let outcome = keep_alive(&mut user).await;
+        assert!(matches!(outcome, Err(Error::Http { .. })), "{outcome:?}");
+        assert_eq!(
+            server.await.unwrap(),
+            ["PUT /api/loggedonly/keepalive HTTP/1.1"; 4]
+        );
     }
 }
