@@ -60,6 +60,11 @@ pub struct Settings {
     pub cookie_max_age: Duration,
     /// Time allowed to receive a request's head (`RequestTimeout`, 15s).
     pub request_timeout: Duration,
+    /// How long an idle HTTP/1.1 connection is kept open for the next request
+    /// (`KeepAliveTimeout`, 5s). Behind a proxy that keeps connections to chatty open, it must
+    /// be longer than the proxy's own idle timeout, or the proxy may send a request on a
+    /// connection chatty is closing.
+    pub keep_alive: Duration,
     /// A long poll answers within this (`ResponseTimeout`, 30s; it waits 1 s less).
     pub response_timeout: Duration,
     /// Chats created at start-up (`Chats`, `["Main"]`).
@@ -140,6 +145,7 @@ const KEYS: &[&str] = &[
     "CookieMaxAge",
     "RequestTimeout",
     "ResponseTimeout",
+    "KeepAliveTimeout",
     "Chats",
     "LastMessages",
     "Admins",
@@ -469,6 +475,7 @@ impl Settings {
                 10 * 365 * 86_400,
             )?),
             request_timeout: nonzero(&layers, "RequestTimeout", Duration::from_secs(15))?,
+            keep_alive: nonzero(&layers, "KeepAliveTimeout", Duration::from_secs(5))?,
             response_timeout,
             chats,
             last_messages: usize_of("LastMessages", 50, 0, 10_000)?,
@@ -672,6 +679,7 @@ mod tests {
         assert_eq!(s.clean_inactive_users_interval, Duration::from_secs(60));
         assert_eq!(s.cookie_max_age, Duration::from_secs(604_800));
         assert_eq!(s.request_timeout, Duration::from_secs(15));
+        assert_eq!(s.keep_alive, Duration::from_secs(5));
         assert_eq!(s.response_timeout, Duration::from_secs(30));
         let chats: Vec<_> = s.chats.iter().map(ChatName::as_str).collect();
         assert_eq!(chats, ["Main", "Random"]);

@@ -121,6 +121,7 @@ impl Application {
                 source,
             })?
             .client_request_timeout(settings.request_timeout)
+            .keep_alive(settings.keep_alive)
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
             .disable_signals()
             .run();

@@ -11,6 +11,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chatty_server::cli::{Cli, Command};
 use chatty_server::config::{MailTransport, Settings};
@@ -76,6 +77,42 @@ fn deploy_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../deploy")
         .join(name)
+}
+
+/// The idle timeout of nginx's connections to the upstream (`keepalive_timeout` in the
+/// `upstream chatty` block; nginx's default is 60 s).
+fn nginx_upstream_idle_timeout(conf: &str) -> Duration {
+    let upstream = conf
+        .split("upstream chatty {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("nginx.conf has an `upstream chatty` block");
+    upstream
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("keepalive_timeout "))
+        .map_or(Duration::from_secs(60), |value| {
+            let seconds = value.trim_end_matches(';').trim().trim_end_matches('s');
+            Duration::from_secs(seconds.parse().expect("keepalive_timeout in seconds"))
+        })
+}
+
+#[test]
+fn nginx_closes_an_idle_upstream_connection_before_chatty_does() {
+    let conf = std::fs::read_to_string(deploy_file("nginx.conf")).unwrap();
+    let cli = Cli {
+        dev: true,
+        config: example(),
+        log_level: None,
+        command: Command::Serve,
+    };
+    let (settings, _) = Settings::load(&cli, &HashMap::new()).unwrap();
+    let nginx = nginx_upstream_idle_timeout(&conf);
+    assert!(
+        settings.keep_alive > nginx,
+        "chatty's KeepAliveTimeout ({:?}) must be longer than nginx's upstream \
+         keepalive_timeout ({nginx:?})",
+        settings.keep_alive
+    );
 }
 
 /// nginx, installed with apt-get on a bare Debian machine when this process may do so.

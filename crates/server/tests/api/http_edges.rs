@@ -642,6 +642,67 @@ async fn a_declared_length_over_the_limit_is_refused_before_the_body_arrives() {
     );
 }
 
+/// Sends `GET /healthz` on `socket` and reads its whole answer (it has a `Content-Length`).
+fn health_on(socket: &mut std::net::TcpStream) -> String {
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0_u8; 1024];
+    loop {
+        let n = socket.read(&mut buffer).unwrap();
+        assert!(n > 0, "closed before the answer: {answer:?}");
+        answer.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap();
+            if body.len() >= length {
+                return text.into_owned();
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn an_idle_connection_is_closed_after_the_configured_keep_alive() {
+    let app = TestApp::spawn_with(|s| s.keep_alive = Duration::from_secs(1)).await;
+    let address = app.base.strip_prefix("http://").unwrap().to_owned();
+    let idle = tokio::task::spawn_blocking(move || {
+        let mut socket = std::net::TcpStream::connect(address).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // Requests one after another reuse the connection.
+        for _ in 0..2 {
+            let answer = health_on(&mut socket);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        }
+        let idle_since = std::time::Instant::now();
+        let mut buffer = [0_u8; 64];
+        let n = socket.read(&mut buffer).unwrap();
+        assert_eq!(
+            n, 0,
+            "the server closes the idle connection, sending nothing"
+        );
+        idle_since.elapsed()
+    })
+    .await
+    .unwrap();
+    // actix reads its clock at half-second steps: the deadline is 1 s give or take 0.5 s. The
+    // default (5 s) would take far longer.
+    assert!(
+        idle > Duration::from_millis(400) && idle < Duration::from_secs(3),
+        "closed after {idle:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Malformed and hostile bodies
 
