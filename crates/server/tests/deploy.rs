@@ -82,12 +82,7 @@ fn deploy_file(name: &str) -> PathBuf {
 /// The idle timeout of nginx's connections to the upstream (`keepalive_timeout` in the
 /// `upstream chatty` block; nginx's default is 60 s).
 fn nginx_upstream_idle_timeout(conf: &str) -> Duration {
-    let upstream = conf
-        .split("upstream chatty {")
-        .nth(1)
-        .and_then(|rest| rest.split('}').next())
-        .expect("nginx.conf has an `upstream chatty` block");
-    upstream
+    nginx_upstream_block(conf)
         .lines()
         .find_map(|l| l.trim().strip_prefix("keepalive_timeout "))
         .map_or(Duration::from_secs(60), |value| {
@@ -121,14 +116,17 @@ fn nginx() -> PathBuf {
         .unwrap_or_else(|| panic!("checking deploy/nginx.conf needs nginx: apt-get install nginx"))
 }
 
-/// The upstream servers of deploy/nginx.conf, as `host:port`.
-fn nginx_upstreams(conf: &str) -> Vec<String> {
-    let upstream = conf
-        .split("upstream chatty {")
+/// The inside of deploy/nginx.conf's `upstream chatty` block.
+fn nginx_upstream_block(conf: &str) -> &str {
+    conf.split("upstream chatty {")
         .nth(1)
         .and_then(|rest| rest.split('}').next())
-        .expect("nginx.conf has an `upstream chatty` block");
-    upstream
+        .expect("nginx.conf has an `upstream chatty` block")
+}
+
+/// The upstream servers of deploy/nginx.conf, as `host:port`.
+fn nginx_upstreams(conf: &str) -> Vec<String> {
+    nginx_upstream_block(conf)
         .lines()
         .filter_map(|l| l.trim().strip_prefix("server "))
         .map(|s| s.trim_end_matches(';').trim().to_owned())
