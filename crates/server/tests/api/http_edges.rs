@@ -594,6 +594,12 @@ fn raw_request(base: &str, request: &str) -> String {
     socket
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
+    exchange(&mut socket, request)
+}
+
+/// Sends `request` on `socket` and reads until the end of a JSON answer (every answer the
+/// raw tests expect is one), the end of the stream or the socket's read timeout.
+fn exchange(socket: &mut std::net::TcpStream, request: &str) -> String {
     socket.write_all(request.as_bytes()).unwrap();
     let mut answer = Vec::new();
     let mut buffer = [0_u8; 4096];
@@ -642,34 +648,6 @@ async fn a_declared_length_over_the_limit_is_refused_before_the_body_arrives() {
     );
 }
 
-/// Sends `GET /healthz` on `socket` and reads its whole answer (it has a `Content-Length`).
-fn health_on(socket: &mut std::net::TcpStream) -> String {
-    socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut answer = Vec::new();
-    let mut buffer = [0_u8; 1024];
-    loop {
-        let n = socket.read(&mut buffer).unwrap();
-        assert!(n > 0, "closed before the answer: {answer:?}");
-        answer.extend_from_slice(&buffer[..n]);
-        let text = String::from_utf8_lossy(&answer);
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap();
-            if body.len() >= length {
-                return text.into_owned();
-            }
-        }
-    }
-}
-
 #[actix_web::test]
 async fn an_idle_connection_is_closed_after_the_configured_keep_alive() {
     let app = TestApp::spawn_with(|s| s.keep_alive = Duration::from_secs(1)).await;
@@ -681,7 +659,10 @@ async fn an_idle_connection_is_closed_after_the_configured_keep_alive() {
             .unwrap();
         // Requests one after another reuse the connection.
         for _ in 0..2 {
-            let answer = health_on(&mut socket);
+            let answer = exchange(
+                &mut socket,
+                "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            );
             assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
         }
         let idle_since = std::time::Instant::now();
