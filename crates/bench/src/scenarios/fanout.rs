@@ -16,7 +16,8 @@ use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use super::{
-    Ctx, Delivery, Errors, SETUP_CONCURRENCY, collect, keeping_alive, log_in_and_join, wait_until,
+    Ctx, Delivery, Errors, KEEPALIVE_EVERY, SETUP_CONCURRENCY, collect, keeping_alive,
+    keeping_alive_every, log_in_and_join, wait_until,
 };
 use crate::client::{Envelope, Error, Result, User, now_us};
 use crate::pool::Pool;
@@ -172,6 +173,7 @@ pub async fn run(ctx: &Ctx, pool: &Pool, cfg: &Config) -> Result<Vec<Row>> {
         shared: Arc::clone(&shared),
         clients: cfg.clients,
         next: 0,
+        keepalive_every: KEEPALIVE_EVERY,
     };
     let left = cfg.ready_timeout.saturating_sub(set_up.elapsed());
     if !sync.round(0, &ctx.chat, left).await? {
@@ -278,16 +280,23 @@ async fn phase(
     }
     let cpu_before = ctx.cpu_ns();
     let ticks_before = MachineTicks::now();
-    let mut accepted = HashMap::new();
-    let (mut post_errors, mut first_error) = (0, None);
-    for rx in replies {
-        let log = rx
-            .await
-            .map_err(|_| Error::other("a poster stopped before the end of the phase"))?;
-        accepted.extend(log.accepted);
-        post_errors += log.errors;
-        first_error = first_error.or(log.first_error);
-    }
+    // The coordinator posts the next round's message after the phase: a phase longer than the
+    // server's inactivity timeout would otherwise end its session.
+    let (accepted, post_errors, first_error) = sync
+        .keeping_alive(async {
+            let mut accepted = HashMap::new();
+            let (mut post_errors, mut first_error) = (0, None);
+            for rx in replies {
+                let log = rx
+                    .await
+                    .map_err(|_| Error::other("a poster stopped before the end of the phase"))?;
+                accepted.extend(log.accepted);
+                post_errors += log.errors;
+                first_error = first_error.or(log.first_error);
+            }
+            Ok::<_, Error>((accepted, post_errors, first_error))
+        })
+        .await?;
     let posted_s = start.elapsed().as_secs_f64();
     let expected = accepted.len() as u64 * cfg.clients as u64;
     // The drain ends early once every receiver has the message posted after the last post.
@@ -408,6 +417,8 @@ struct Rounds {
     shared: Arc<Shared>,
     clients: usize,
     next: u64,
+    /// How often the coordinator keeps its session alive while it waits.
+    keepalive_every: Duration,
 }
 
 impl Rounds {
@@ -422,10 +433,22 @@ impl Rounds {
     }
 
     /// Waits (at most `limit`) until every receiver has the current round's message.
-    async fn caught_up(&self, limit: Duration) -> bool {
-        wait_until(limit, || {
-            self.shared.synced.load(Ordering::SeqCst) == self.clients
-        })
+    async fn caught_up(&mut self, limit: Duration) -> bool {
+        let (shared, clients) = (Arc::clone(&self.shared), self.clients);
+        self.keeping_alive(wait_until(limit, || {
+            shared.synced.load(Ordering::SeqCst) == clients
+        }))
+        .await
+    }
+
+    /// Runs `work`, keeping the coordinator's session alive meanwhile.
+    async fn keeping_alive<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        keeping_alive_every(
+            self.keepalive_every,
+            &mut self.coordinator,
+            &self.shared.errors,
+            work,
+        )
         .await
     }
 }
@@ -615,5 +638,37 @@ async fn post_once(user: &mut User, chat: &str, log: &mut PosterLog) {
             // A failing server must not turn the poster into a busy loop.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::new_client;
+    use crate::scenarios::tests::{canned, run_local};
+
+    /// The coordinator waits through a whole phase: longer than the keepalive interval, it
+    /// keeps its session alive, or the server's inactivity sweep would end it and its next
+    /// round's message would be refused.
+    #[test]
+    fn the_coordinator_keeps_its_session_alive_while_receivers_catch_up() {
+        run_local(async {
+            let (base, server) = canned(vec![(200, "", "")]).await;
+            let coordinator = User::new(Rc::new(new_client()), Rc::from(base.as_str()), "c".into());
+            let mut rounds = Rounds {
+                coordinator,
+                sentinel: Arc::from("sync"),
+                shared: Arc::default(),
+                clients: 1,
+                next: 0,
+                keepalive_every: Duration::from_millis(100),
+            };
+            assert!(!rounds.caught_up(Duration::from_millis(150)).await);
+            let asked = tokio::time::timeout(Duration::from_secs(5), server)
+                .await
+                .expect("the coordinator sent a keepalive while it waited");
+            assert_eq!(asked.unwrap(), ["PUT /api/loggedonly/keepalive HTTP/1.1"]);
+            assert_eq!(rounds.shared.errors.count(), 0);
+        });
     }
 }

@@ -202,9 +202,14 @@ async fn round(
         text: Arc::clone(&text),
         stop: false,
     });
-    let issued = wait_until(Duration::from_secs(60), || {
-        shared.issued.load(Ordering::SeqCst) == cfg.clients
-    })
+    // The coordinator waits as long as the clients take: its session must outlast that.
+    let issued = keeping_alive(
+        coordinator,
+        &shared.errors,
+        wait_until(Duration::from_secs(60), || {
+            shared.issued.load(Ordering::SeqCst) == cfg.clients
+        }),
+    )
     .await;
     if !issued {
         return Err(Error::other(format!(

@@ -145,8 +145,9 @@ fn is_transient(error: &Error) -> bool {
 }
 
 /// How often a user waiting for the others keeps its session alive: well inside a server's
-/// inactivity timeout (60 s by default), which a set-up of thousands can outlast.
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(20);
+/// inactivity timeout (60 s by default), which a set-up of thousands or a long phase can
+/// outlast.
+pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(20);
 
 /// Runs `work` while `user` waits for it, keeping the session alive meanwhile; a keepalive
 /// that failed every try is noted in `errors`.
@@ -155,11 +156,21 @@ pub async fn keeping_alive<T>(
     errors: &Errors,
     work: impl std::future::Future<Output = T>,
 ) -> T {
+    keeping_alive_every(KEEPALIVE_EVERY, user, errors, work).await
+}
+
+/// `keeping_alive` with a keepalive every `every`.
+pub async fn keeping_alive_every<T>(
+    every: Duration,
+    user: &mut User,
+    errors: &Errors,
+    work: impl std::future::Future<Output = T>,
+) -> T {
     tokio::pin!(work);
     loop {
         tokio::select! {
             out = &mut work => return out,
-            () = tokio::time::sleep(KEEPALIVE_EVERY) => {
+            () = tokio::time::sleep(every) => {
                 if let Err(e) = keep_alive(user).await {
                     errors.note(&e);
                 }
@@ -266,7 +277,7 @@ mod tests {
     /// A server that answers the requests it gets, one per connection, with `answers` in
     /// order: (status, extra header lines, body); status 0 closes the connection without an
     /// answer. What it was asked is sent back at the end.
-    async fn canned(
+    pub(crate) async fn canned(
         answers: Vec<(u16, &'static str, &'static str)>,
     ) -> (String, tokio::task::JoinHandle<Vec<String>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -302,7 +313,7 @@ mod tests {
     const CUT_OFF: (u16, &str, &str) = (0, "", "");
 
     /// awc spawns onto a `LocalSet`, as on the bench's worker threads.
-    fn run_local<F: std::future::Future<Output = ()>>(test: F) {
+    pub(crate) fn run_local<F: std::future::Future<Output = ()>>(test: F) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
