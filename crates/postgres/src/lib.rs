@@ -12,6 +12,7 @@ mod chats;
 mod cursors;
 mod events;
 mod follow;
+mod maintenance;
 mod messages;
 mod migrate;
 mod outbox;
@@ -201,6 +202,18 @@ impl PgStore {
         let last = event_id(state.last_id);
         self.announce(last.0);
         Ok(last)
+    }
+
+    /// What the database server's settings would make go wrong over time, one sentence each
+    /// (see `maintenance`): for the log at start-up.
+    ///
+    /// # Errors
+    /// When the database cannot be reached.
+    pub async fn maintenance_warnings(&self) -> Result<Vec<String>, StoreError> {
+        let settings = maintenance::read(&mut *self.conn().await?)
+            .await
+            .map_err(store_error)?;
+        Ok(maintenance::warnings(&settings))
     }
 
     /// Whether the database answers (readiness).

@@ -100,6 +100,10 @@ pub async fn wire(settings: &Settings, public_url: &str) -> Result<Wired, BoxErr
                 },
             )?);
             info!(migrations = applied.len(), "using the Postgres store");
+            match pg.maintenance_warnings().await {
+                Ok(warnings) => warnings.iter().for_each(|w| warn!("{w}")),
+                Err(e) => warn!(error = %e, "could not read the database server's settings"),
+            }
             let ports = Ports::on_store(
                 Arc::clone(&pg),
                 mailer,
