@@ -12,10 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, Text, Timestamptz};
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tracing::warn;
-
-use crate::TxError;
 
 #[derive(Default)]
 struct Pending {
@@ -84,34 +82,31 @@ impl ActivityWrites {
     }
 }
 
+/// One statement, like the cursor moves' (`cursors::write`): as a transaction of four round
+/// trips it held its row locks while each round trip waited for a turn on a worker busy with
+/// a burst of answers, and a batch of cursor moves over the same sessions waited for all of
+/// them.
 async fn write(
     pool: &Pool<AsyncPgConnection>,
     times: HashMap<String, DateTime<Utc>>,
 ) -> Result<(), String> {
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
     let (keys, times): (Vec<String>, Vec<DateTime<Utc>>) = times.into_iter().unzip();
-    conn.transaction::<_, TxError, _>(async move |c| {
-        diesel::sql_query("SET LOCAL synchronous_commit = off")
-            .execute(c)
-            .await?;
-        let ordered: Vec<&str> = keys.iter().map(String::as_str).collect();
-        crate::sessions::lock_in_order(c, &ordered).await?;
-        diesel::sql_query(
-            "UPDATE sessions s SET last_active = v.at \
-             FROM unnest($1::text[], $2::timestamptz[]) AS v(user_key, at) \
-             WHERE s.user_key = v.user_key AND s.last_active < v.at",
-        )
-        .bind::<Array<Text>, _>(keys)
-        .bind::<Array<Timestamptz>, _>(times)
-        .execute(c)
-        .await?;
-        Ok(())
-    })
+    // `settings`: the commit need not wait for the disk (see the module's comment).
+    diesel::sql_query(concat!(
+        "WITH settings AS (SELECT set_config('synchronous_commit', 'off', true) AS commit), ",
+        crate::sessions::locked_in_order!(),
+        " UPDATE sessions s SET last_active = v.at \
+         FROM unnest($1::text[], $2::timestamptz[]) AS v(user_key, at), settings \
+         WHERE s.user_key = v.user_key AND s.last_active < v.at \
+           AND settings.commit = 'off' AND s.user_key IN (SELECT user_key FROM locked)",
+    ))
+    .bind::<Array<Text>, _>(keys)
+    .bind::<Array<Timestamptz>, _>(times)
+    .execute(&mut conn)
     .await
-    .map_err(|e| match e {
-        TxError::Db(e) => e.to_string(),
-        TxError::Store(e) => e.to_string(),
-    })
+    .map(drop)
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -184,22 +184,19 @@ async fn write(pool: &PgPool, batch: &[Move]) -> Result<HashSet<String>, String>
     // `settings`: as for a single move, the commit need not wait for the disk; should Postgres
     // crash right after, the events are delivered again, never lost. `set_config(.., true)`
     // lasts for this statement's transaction, and the update reads the CTE so that it runs.
-    // `locked`: the rows are locked in the order every batched session write uses
-    // (`sessions::lock_in_order`), before the update touches any of them, so two overlapping
-    // batches wait for each other instead of deadlocking. A CTE that locks rows is evaluated
-    // as written, never folded into the update.
-    let moved: Vec<Moved> = diesel::sql_query(
-        "WITH settings AS (SELECT set_config('synchronous_commit', 'off', true) AS commit), \
-              locked AS (SELECT user_key FROM sessions WHERE user_key = ANY($1) \
-                         ORDER BY user_key COLLATE \"C\" FOR UPDATE) \
-         UPDATE sessions s SET cursor = v.to_id \
+    // `locked`: the rows are locked in the order every batched session write uses, so two
+    // overlapping batches wait for each other instead of deadlocking.
+    let moved: Vec<Moved> = diesel::sql_query(concat!(
+        "WITH settings AS (SELECT set_config('synchronous_commit', 'off', true) AS commit), ",
+        crate::sessions::locked_in_order!(),
+        " UPDATE sessions s SET cursor = v.to_id \
          FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[]) \
               AS v(user_key, first_event, from_id, to_id), settings \
          WHERE s.user_key = v.user_key AND s.first_event = v.first_event \
            AND s.cursor = v.from_id AND settings.commit = 'off' \
            AND s.user_key IN (SELECT user_key FROM locked) \
          RETURNING s.user_key",
-    )
+    ))
     .bind::<Array<Text>, _>(keys)
     .bind::<Array<BigInt>, _>(firsts)
     .bind::<Array<BigInt>, _>(froms)

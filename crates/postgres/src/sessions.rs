@@ -45,23 +45,19 @@ impl SessionRow {
     }
 }
 
-/// Locks the session rows of `keys` one after another in the sweep's order (user_key
-/// COLLATE "C"). Statements that update many sessions at once (activity, cursor moves, the
-/// sweep) would otherwise take their rows in whatever order their plans visit them, and two
-/// of them over the same sessions deadlock: Postgres then aborts one.
-pub(crate) async fn lock_in_order(
-    c: &mut AsyncPgConnection,
-    keys: &[&str],
-) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
-        "SELECT 1 FROM sessions WHERE user_key = ANY($1) \
-         ORDER BY user_key COLLATE \"C\" FOR UPDATE",
-    )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(keys)
-    .execute(c)
-    .await
-    .map(drop)
+/// The CTE `locked` of a statement that updates the sessions of the keys in `$1`: their rows,
+/// locked one after another in the sweep's order (user_key COLLATE "C") before the update
+/// touches any of them. Statements that update many sessions at once (activity, cursor moves,
+/// the sweep) would otherwise take their rows in whatever order their plans visit them, and
+/// two of them over the same sessions deadlock: Postgres then aborts one. A CTE that locks
+/// rows is evaluated as written, never folded into the statement that reads it.
+macro_rules! locked_in_order {
+    () => {
+        "locked AS (SELECT user_key FROM sessions WHERE user_key = ANY($1) \
+         ORDER BY user_key COLLATE \"C\" FOR UPDATE)"
+    };
 }
+pub(crate) use locked_in_order;
 
 /// Activity is kept to the second: the inactivity timeout counts in tens of seconds, and a
 /// write per request (each poll, each post) would only churn the table.
