@@ -82,10 +82,10 @@ impl ActivityWrites {
     }
 }
 
-/// One statement, like the cursor moves' (`cursors::write`): as a transaction of four round
-/// trips it held its row locks while each round trip waited for a turn on a worker busy with
-/// a burst of answers, and a batch of cursor moves over the same sessions waited for all of
-/// them.
+/// One statement, like the cursor moves' (`cursors::write`): a transaction of several round
+/// trips would hold its row locks while each round trip waits for a turn on a worker busy
+/// with a burst of answers, and a batch of cursor moves over the same sessions would wait for
+/// all of them.
 async fn write(
     pool: &Pool<AsyncPgConnection>,
     times: HashMap<String, DateTime<Utc>>,

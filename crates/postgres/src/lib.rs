@@ -209,7 +209,7 @@ impl PgStore {
     ///
     /// # Errors
     /// When the database cannot be reached.
-    pub async fn maintenance_warnings(&self) -> Result<Vec<String>, StoreError> {
+    pub async fn maintenance_warnings(&self) -> Result<Vec<&'static str>, StoreError> {
         let settings = maintenance::read(&mut *self.conn().await?)
             .await
             .map_err(store_error)?;

@@ -33,20 +33,18 @@ pub(crate) async fn read(c: &mut AsyncPgConnection) -> Result<Vec<Setting>, dies
 }
 
 /// What an operator should change, one sentence per setting that is off.
-pub(crate) fn warnings(settings: &[Setting]) -> Vec<String> {
+pub(crate) fn warnings(settings: &[Setting]) -> Vec<&'static str> {
     settings
         .iter()
         .filter(|s| s.setting == "off")
         .filter_map(|s| match s.name.as_str() {
             "autovacuum" => Some(
                 "autovacuum is off on the database server: the sessions table, rewritten on \
-                 every poll answer, will grow without bound; turn it on"
-                    .to_owned(),
+                 every poll answer, will grow without bound; turn it on",
             ),
             "track_counts" => Some(
                 "track_counts is off on the database server: autovacuum cannot tell which \
-                 tables need vacuuming; turn it on"
-                    .to_owned(),
+                 tables need vacuuming; turn it on",
             ),
             _ => None,
         })
